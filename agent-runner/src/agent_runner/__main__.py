@@ -1,0 +1,57 @@
+"""Entry point: ``python -m agent_runner`` / ``agent-runner``."""
+
+from __future__ import annotations
+
+import time
+
+# Taken before the other imports so startup_seconds includes them.
+_STARTED = time.monotonic()
+
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+
+from agent_runner import __version__, contract, logs  # noqa: E402
+from agent_runner.config import ConfigError, check_sandbox, load_config  # noqa: E402
+
+log = logging.getLogger("agent_runner")
+
+
+def run(env: Mapping[str, str], started: float) -> int:
+    try:
+        resolved = load_config(env)
+        check_sandbox(resolved.config)
+    except ConfigError as exc:
+        print(exc.line, file=sys.stderr)
+        return exc.exit_code.code
+    config = resolved.config
+    logs.setup(config.log_level)
+    for warning in resolved.warnings:
+        log.warning(warning)
+    log.info(
+        "agent-runner starting",
+        extra={"version": __version__, "pid": os.getpid(), "config": config.masked()},
+    )
+    # Imported here so a config error is reported without loading temporalio.
+    from agent_runner.worker import Runner
+
+    try:
+        return asyncio.run(Runner(config, started).serve())
+    except Exception:
+        log.exception("unexpected crash")
+        return contract.EXIT_CRASH.code
+
+
+def main() -> None:
+    code = run(os.environ, _STARTED)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # os._exit skips interpreter finalization, where the temporalio runtime has been
+    # seen to abort ("PyGILState_Release"), turning a clean stop into a failure.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

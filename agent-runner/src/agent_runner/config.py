@@ -1,0 +1,202 @@
+"""Resolve and validate configuration, reading only through ``contract.ENV_VARS``."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from agent_runner import contract
+from agent_runner.contract import ENV_VARS, EnvVar, ExitCode, VarType
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``line`` is the one line printed to stderr."""
+
+    def __init__(self, line: str, exit_code: ExitCode = contract.EXIT_CONFIG_INVALID) -> None:
+        super().__init__(line)
+        self.line = line
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str
+    temporal_address: str
+    namespace: str
+    task_queue: str
+    max_concurrency: int
+    backend_endpoint: str | None
+    sandbox_type: str
+    sandbox_root: Path
+    log_level: str
+    llm_provider: str
+    llm_model: str
+    ollama_base_url: str
+    llm_api_key: str | None
+    shutdown_grace_seconds: float
+    connect_give_up_seconds: float
+    ready_file: Path
+    max_steps: int
+    llm_timeout_seconds: float
+
+    def masked(self) -> dict[str, object]:
+        """Resolved values keyed by variable name, secrets masked (for the banner)."""
+        out: dict[str, object] = {}
+        for var in ENV_VARS:
+            value = getattr(self, var.field)
+            if var.secret and value:
+                value = "***"
+            out[var.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+@dataclass(frozen=True)
+class Resolved:
+    config: Config
+    warnings: tuple[str, ...]
+
+
+_HOST_RE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$")
+
+
+def _invalid(label: str, raw: str, because: str, fix: str, var: EnvVar) -> ConfigError:
+    shown = "***" if var.secret else repr(raw)
+    return ConfigError(
+        f"agent-runner: {label}={shown} is invalid because {because}. Set {var.name} to {fix}."
+    )
+
+
+def _lookup(var: EnvVar, env: Mapping[str, str], warnings: list[str]) -> tuple[str, str | None]:
+    """Return (name that supplied the value, raw value); empty strings count as unset."""
+    present = [(n, env[n]) for n in var.all_names if env.get(n, "") != ""]
+    if not present:
+        return var.name, None
+    chosen_name, chosen = present[0]
+    for other_name, other in present[1:]:
+        if other != chosen:
+            warnings.append(
+                f"{chosen_name} and {other_name} are both set with different values; "
+                f"using {chosen_name} ({other_name} is an alias of {var.name})"
+            )
+    return chosen_name, chosen
+
+
+def _parse(var: EnvVar, label: str, raw: str) -> object:
+    if var.type is VarType.CHOICE:
+        value = raw.upper() if var.name == "LOG_LEVEL" else raw
+        if value not in var.choices:
+            raise _invalid(
+                label,
+                raw,
+                "it must be one of " + ", ".join(var.choices),
+                " or ".join(var.choices),
+                var,
+            )
+        return value
+    if var.type is VarType.POSITIVE_INT:
+        try:
+            number = int(raw, 10)
+        except ValueError:
+            number = 0
+        if number < 1 or not raw.strip().isdigit():
+            raise _invalid(label, raw, "it is not a positive integer", "a whole number >= 1", var)
+        return number
+    if var.type is VarType.NON_NEGATIVE_FLOAT:
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if not seconds >= 0 or seconds == float("inf"):
+            raise _invalid(label, raw, "it is not a non-negative number", "seconds, e.g. 30", var)
+        return seconds
+    if var.type is VarType.HOST_PORT:
+        host, sep, port = raw.rpartition(":")
+        if not sep or not _HOST_RE.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise _invalid(
+                label,
+                raw,
+                "it is not host:port with a port 1-65535",
+                "host:port, e.g. temporal:7233",
+                var,
+            )
+        return raw
+    if var.type is VarType.URL:
+        parsed = urllib.parse.urlsplit(raw)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise _invalid(
+                label,
+                raw,
+                "it is not an http(s) URL with a host",
+                "a URL like http://host:port",
+                var,
+            )
+        try:
+            _ = parsed.port
+        except ValueError as exc:
+            raise _invalid(label, raw, f"its port is invalid ({exc})", "a valid URL", var) from exc
+        return raw.rstrip("/")
+    if var.type is VarType.PATH:
+        return Path(raw)
+    return raw
+
+
+def load_config(env: Mapping[str, str]) -> Resolved:
+    """Pure: resolve every declared variable from ``env``; raise ConfigError on the first error."""
+    warnings: list[str] = []
+    values: dict[str, object] = {}
+    raw_by_name: dict[str, str | None] = {}
+    for var in ENV_VARS:
+        name, raw = _lookup(var, env, warnings)
+        label = name if name == var.name else f"{name} (alias of {var.name})"
+        raw_by_name[var.name] = raw
+        source = raw if raw is not None else var.default
+        values[var.field] = None if source is None else _parse(var, label, source)
+
+    mode = str(values["mode"])
+    for var in ENV_VARS:
+        if mode in var.required_in_modes and raw_by_name[var.name] is None:
+            names = " or ".join(var.all_names)
+            raise ConfigError(
+                f"agent-runner: {var.name} is invalid because it is unset and MODE={mode} "
+                f"requires it. Set {names} to {var.description[0].lower()}"
+                f"{var.description[1:].rstrip('.')}."
+            )
+
+    if values["llm_provider"] is None:
+        values["llm_provider"] = "anthropic" if mode == "cloud" else "ollama"
+    if values["llm_model"] is None:
+        values["llm_model"] = contract.DEFAULT_MODELS[str(values["llm_provider"])]
+    if values["llm_provider"] == "anthropic" and not values["llm_api_key"]:
+        raise ConfigError(
+            "agent-runner: STIGMER_LLM_API_KEY is invalid because it is unset and "
+            "STIGMER_LLM_PROVIDER=anthropic needs it. Set STIGMER_LLM_API_KEY or "
+            "ANTHROPIC_API_KEY to the Anthropic API key."
+        )
+
+    declared = {f.name for f in fields(Config)}
+    assert declared == set(values), "contract and Config disagree"
+    return Resolved(Config(**values), tuple(warnings))  # type: ignore[arg-type]
+
+
+def check_sandbox(config: Config) -> Path:
+    """Create the sandbox root if needed and prove it is writable; return it resolved."""
+    root = config.sandbox_root
+    var = contract.env_var("SANDBOX_ROOT_DIR")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        resolved = root.resolve(strict=True)
+        with tempfile.NamedTemporaryFile(dir=resolved, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"agent-runner: {var.name}={str(root)!r} is invalid because it cannot be created or "
+            f"written ({reason}). Set {var.name} to a directory writable by uid {os.getuid()}.",
+            contract.EXIT_SANDBOX_NOT_WRITABLE,
+        ) from exc
+    return resolved

@@ -1,0 +1,174 @@
+"""Connect to Temporal, run the worker, announce readiness, shut down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from agent_runner import contract
+from agent_runner.activities import RunnerActivities, load_agent_module
+from agent_runner.config import Config
+from agent_runner.logs import emit_event
+from agent_runner.readiness import remove_ready_file, write_ready_file
+
+log = logging.getLogger("agent_runner.worker")
+
+# Per-attempt cap so a black-holed address cannot stall the backoff loop.
+CONNECT_ATTEMPT_TIMEOUT_SECONDS = 5.0
+POLLER_CHECK_INTERVAL_SECONDS = 0.05
+
+
+def worker_identity() -> str:
+    return f"agent-runner-{os.getpid()}@{socket.gethostname()}"
+
+
+class Runner:
+    def __init__(self, config: Config, started_monotonic: float) -> None:
+        self.config = config
+        self.started = started_monotonic
+        self.identity = worker_identity()
+        self.stop = asyncio.Event()
+
+    def request_stop(self, signame: str) -> None:
+        if not self.stop.is_set():
+            log.info("stop requested", extra={"signal": signame})
+        self.stop.set()
+
+    async def _sleep_or_stop(self, seconds: float) -> bool:
+        """Sleep; return True if a stop was requested meanwhile."""
+        try:
+            await asyncio.wait_for(self.stop.wait(), timeout=max(seconds, 0.0))
+        except TimeoutError:
+            return False
+        return True
+
+    async def connect(self) -> Client | None:
+        """Retry with capped exponential backoff; None if stopped; TimeoutError on give-up."""
+        give_up = self.config.connect_give_up_seconds
+        deadline = time.monotonic() + give_up if give_up > 0 else None
+        delay = contract.CONNECT_BACKOFF_INITIAL_SECONDS
+        attempt = 0
+        while not self.stop.is_set():
+            attempt += 1
+            try:
+                return await asyncio.wait_for(
+                    Client.connect(
+                        self.config.temporal_address,
+                        namespace=self.config.namespace,
+                        identity=self.identity,
+                    ),
+                    timeout=CONNECT_ATTEMPT_TIMEOUT_SECONDS,
+                )
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                log.error(
+                    "temporal unreachable, giving up",
+                    extra={
+                        "attempt": attempt,
+                        "address": self.config.temporal_address,
+                        "error": error,
+                        "give_up_seconds": give_up,
+                    },
+                )
+                raise TimeoutError(error)
+            wait = delay if remaining is None else min(delay, remaining)
+            log.warning(
+                "temporal unreachable, retrying",
+                extra={
+                    "attempt": attempt,
+                    "address": self.config.temporal_address,
+                    "error": error,
+                    "retry_in_seconds": round(wait, 3),
+                },
+            )
+            if await self._sleep_or_stop(wait):
+                return None
+            delay = min(delay * 2, contract.CONNECT_BACKOFF_MAX_SECONDS)
+        return None
+
+    async def poller_visible(self, client: Client) -> bool:
+        resp = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=self.config.namespace,
+                task_queue=TaskQueue(name=self.config.task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
+        )
+        return any(p.identity == self.identity for p in resp.pollers)
+
+    async def wait_until_polling(self, client: Client, worker_task: asyncio.Task[None]) -> bool:
+        while not (self.stop.is_set() or worker_task.done()):
+            try:
+                if await self.poller_visible(client):
+                    return True
+            except Exception as exc:
+                log.debug("describe_task_queue failed", extra={"error": str(exc)})
+            await self._sleep_or_stop(POLLER_CHECK_INTERVAL_SECONDS)
+        return False
+
+    def announce_ready(self) -> None:
+        payload: dict[str, object] = {
+            "event": contract.READY_EVENT,
+            "task_queue": self.config.task_queue,
+            "namespace": self.config.namespace,
+            "identity": self.identity,
+            "pid": os.getpid(),
+            "startup_seconds": round(time.monotonic() - self.started, 3),
+        }
+        write_ready_file(self.config.ready_file, payload)
+        emit_event(payload)
+
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        try:
+            client = await self.connect()
+        except TimeoutError:
+            return contract.EXIT_TEMPORAL_UNREACHABLE.code
+        if client is None:
+            return contract.EXIT_OK.code
+
+        worker = Worker(
+            client,
+            task_queue=self.config.task_queue,
+            activities=RunnerActivities(self.config).all(),
+            max_concurrent_activities=self.config.max_concurrency,
+            graceful_shutdown_timeout=timedelta(seconds=self.config.shutdown_grace_seconds),
+        )
+        worker_task = asyncio.create_task(worker.run())
+        try:
+            if await self.wait_until_polling(client, worker_task):
+                self.announce_ready()
+                # Warm the heavy agent imports off the loop, after registration.
+                threading.Thread(target=load_agent_module, name="preload", daemon=True).start()
+            stop_task = asyncio.create_task(self.stop.wait())
+            await asyncio.wait({worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            stop_task.cancel()
+        finally:
+            # No longer ready from the moment we stop polling.
+            remove_ready_file(self.config.ready_file, os.getpid())
+            if not worker_task.done():
+                log.info(
+                    "shutting down",
+                    extra={"grace_seconds": self.config.shutdown_grace_seconds},
+                )
+                await worker.shutdown()
+        # Re-raises a worker failure (-> unexpected crash exit code in __main__).
+        await worker_task
+        log.info("stopped")
+        return contract.EXIT_OK.code

@@ -1,0 +1,1 @@
+"""Build, test and release toolchain for the agent-runner container image."""

@@ -1,0 +1,181 @@
+"""Toolchain settings: one frozen dataclass, one precedence.
+
+Lowest to highest: built-in defaults -> `[tool.agent-runner-build]` in pyproject.toml ->
+`AGENT_RUNNER_BUILD_*` environment variables -> command-line options. The environment is
+passed in as a Mapping; nothing here reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from build_tools.errors import ConfigError
+
+ENV_PREFIX = "AGENT_RUNNER_BUILD_"
+TOOL_TABLE = "agent-runner-build"
+_PLATFORM = re.compile(r"^linux/(amd64|arm64)$")
+# registry[:port]/path[:tag][@sha256:hex]; loose on purpose, docker has the final word.
+_IMAGE_REF = re.compile(
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Limits that gates enforce (they fail the job, not just print)."""
+
+    image_size_mb: float = 500.0  # unpacked size of one platform's image, 10^6 bytes
+    cold_start_seconds: float = 5.0  # docker run -> poller visible, median
+    idle_memory_mb: float = 300.0  # container cgroup memory after ready
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    project_root: Path
+    image: str = "stigmer/agent-runner"
+    registry: str = "ghcr.io"
+    base_image: str = "python:3.13-slim"
+    offline_base_image: str = "127.0.0.1:5000/agent-runner-base/python:3.13-trixie"
+    local_registry: str = "127.0.0.1:5000"
+    offline: bool = False
+    platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64")
+    builder: str | None = None
+    budgets: Budgets = field(default_factory=Budgets)
+
+    @property
+    def effective_base_image(self) -> str:
+        return self.offline_base_image if self.offline else self.base_image
+
+    @property
+    def agent_runner_dir(self) -> Path:
+        return self.project_root / "agent-runner"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.agent_runner_dir / "requirements.lock"
+
+    @property
+    def work_dir(self) -> Path:
+        """Generated, git-ignored files (wheelhouse, reports)."""
+        return self.project_root / "build"
+
+
+_SCALAR_FIELDS = {f.name for f in fields(ToolConfig)} - {"project_root", "budgets"}
+_BUDGET_FIELDS = {f.name for f in fields(Budgets)}
+
+
+def _key(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    """Turn a raw value from `source` into the field's type, or explain what is wrong."""
+    def bad(why: str, fix: str) -> ConfigError:
+        return ConfigError(f"Reading setting {name!r} from {source}", why, fix)
+
+    if name == "offline":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+        raise bad(f"{value!r} is not a boolean", "Use true or false (1/0).")
+    if name == "platforms":
+        items = value.split(",") if isinstance(value, str) else list(value)
+        platforms = tuple(str(p).strip() for p in items if str(p).strip())
+        for platform in platforms:
+            if not _PLATFORM.match(platform):
+                raise bad(
+                    f"{platform!r} is not a supported platform",
+                    "Use linux/amd64, linux/arm64 or both, comma-separated.",
+                )
+        if not platforms or len(set(platforms)) != len(platforms):
+            raise bad("the platform list is empty or repeats itself", "List each platform once.")
+        return platforms
+    if name in _BUDGET_FIELDS:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise bad(f"{value!r} is not a number", "Give a positive number.") from None
+        if not number > 0:
+            raise bad(f"{value!r} is not positive", "Give a positive number.")
+        return number
+    if name == "builder":
+        return str(value) or None
+    text = str(value).strip()
+    if name in {"base_image", "offline_base_image"} and not _IMAGE_REF.match(text):
+        raise bad(f"{text!r} is not an image reference", "Use NAME[:TAG][@sha256:DIGEST].")
+    if not text:
+        raise bad("it is empty", "Give a value or remove the setting.")
+    return text
+
+
+def _pyproject_layer(project_root: Path) -> dict[str, Any]:
+    path = project_root / "pyproject.toml"
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Reading {path}", f"it is not valid TOML ({exc})", "Fix the file.") from exc
+    table = document.get("tool", {}).get(TOOL_TABLE, {})
+    source = f"pyproject.toml [tool.{TOOL_TABLE}]"
+    layer: dict[str, Any] = {}
+    for raw_key, value in table.items():
+        key = _key(raw_key)
+        if key == "budgets":
+            for budget_key, budget_value in value.items():
+                name = _key(budget_key)
+                if name not in _BUDGET_FIELDS:
+                    raise ConfigError(
+                        f"Reading {source}.budgets",
+                        f"{budget_key!r} is not a known budget",
+                        f"Use one of {sorted(_BUDGET_FIELDS)}.",
+                    )
+                layer[name] = _coerce(name, budget_value, source)
+        elif key in _SCALAR_FIELDS:
+            layer[key] = _coerce(key, value, source)
+        else:
+            raise ConfigError(
+                f"Reading {source}", f"{raw_key!r} is not a known setting", "Remove or rename it."
+            )
+    return layer
+
+
+def _environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for name in sorted(_SCALAR_FIELDS | _BUDGET_FIELDS):
+        variable = ENV_PREFIX + name.upper()
+        if variable in environ:
+            layer[name] = _coerce(name, environ[variable], f"environment {variable}")
+    return layer
+
+
+def env_variable_names() -> list[str]:
+    """Every environment variable the toolchain reads (for the README table)."""
+    return [ENV_PREFIX + name.upper() for name in sorted(_SCALAR_FIELDS | _BUDGET_FIELDS)]
+
+
+def load_config(
+    project_root: Path,
+    environ: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+) -> ToolConfig:
+    """Resolve settings in the documented precedence; `overrides` are the command line's."""
+    merged: dict[str, Any] = {}
+    merged.update(_pyproject_layer(project_root))
+    merged.update(_environment_layer(environ))
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            merged[name] = _coerce(name, value, "the command line")
+    budgets = replace(Budgets(), **{k: v for k, v in merged.items() if k in _BUDGET_FIELDS})
+    scalars = {k: v for k, v in merged.items() if k in _SCALAR_FIELDS}
+    return ToolConfig(project_root=project_root, budgets=budgets, **scalars)
