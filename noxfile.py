@@ -1,4 +1,4 @@
-"""Sessions for the agent-runner image toolchain; `nox -l` lists them. Logic lives in build_tools."""
+"""Sessions of the agent-runner image toolchain (`nox -l`); the logic lives in build_tools."""
 
 from __future__ import annotations
 

@@ -76,29 +76,42 @@ def _key(name: str) -> str:
     return name.replace("-", "_")
 
 
+def _coerce_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return text in _TRUE if text in _TRUE | _FALSE else None
+
+
+def _coerce_platforms(value: Any) -> tuple[str, ...] | str:
+    """The platforms, or a sentence saying what is wrong with them."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    platforms = tuple(str(p).strip() for p in items if str(p).strip())
+    for platform in platforms:
+        if not _PLATFORM.match(platform):
+            return f"{platform!r} is not a supported platform"
+    if not platforms or len(set(platforms)) != len(platforms):
+        return "the platform list is empty or repeats itself"
+    return platforms
+
+
 def _coerce(name: str, value: Any, source: str) -> Any:
     """Turn a raw value from `source` into the field's type, or explain what is wrong."""
+
     def bad(why: str, fix: str) -> ConfigError:
         return ConfigError(f"Reading setting {name!r} from {source}", why, fix)
 
     if name == "offline":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE | _FALSE:
-            return text in _TRUE
-        raise bad(f"{value!r} is not a boolean", "Use true or false (1/0).")
+        flag = _coerce_bool(value)
+        if flag is None:
+            raise bad(f"{value!r} is not a boolean", "Use true or false (1/0).")
+        return flag
     if name == "platforms":
-        items = value.split(",") if isinstance(value, str) else list(value)
-        platforms = tuple(str(p).strip() for p in items if str(p).strip())
-        for platform in platforms:
-            if not _PLATFORM.match(platform):
-                raise bad(
-                    f"{platform!r} is not a supported platform",
-                    "Use linux/amd64, linux/arm64 or both, comma-separated.",
-                )
-        if not platforms or len(set(platforms)) != len(platforms):
-            raise bad("the platform list is empty or repeats itself", "List each platform once.")
+        platforms = _coerce_platforms(value)
+        if isinstance(platforms, str):
+            raise bad(
+                platforms, "Use linux/amd64, linux/arm64 or both, comma-separated, once each."
+            )
         return platforms
     if name in _BUDGET_FIELDS:
         try:
@@ -125,7 +138,9 @@ def _pyproject_layer(project_root: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Reading {path}", f"it is not valid TOML ({exc})", "Fix the file.") from exc
+        raise ConfigError(
+            f"Reading {path}", f"it is not valid TOML ({exc})", "Fix the file."
+        ) from exc
     table = document.get("tool", {}).get(TOOL_TABLE, {})
     source = f"pyproject.toml [tool.{TOOL_TABLE}]"
     layer: dict[str, Any] = {}

@@ -23,6 +23,7 @@ from build_tools.errors import (
     DockerDaemonError,
     DockerMissingError,
     ExternalCommandError,
+    GitError,
     RegistryError,
 )
 
@@ -242,16 +243,23 @@ class RealHost:
     # -- registries over HTTP ----------------------------------------------------------------
 
     def _open(self, url: str, accept: Sequence[str]) -> Any:
-        request = urllib.request.Request(url, headers={"Accept": ", ".join(accept)} if accept else {})  # noqa: S310
+        if not url.startswith(("http://", "https://")):
+            raise RegistryError(f"GET {url}", "only http(s) URLs are registries", "Fix the URL.")
+        headers = {"Accept": ", ".join(accept)} if accept else {}
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 (scheme checked)
         try:
-            return urllib.request.urlopen(request, timeout=60)  # noqa: S310
+            return urllib.request.urlopen(request, timeout=60)  # noqa: S310 (scheme checked)
         except urllib.error.HTTPError as exc:
             raise RegistryError(
-                f"GET {url}", f"the registry answered HTTP {exc.code}", "Check the reference and that it was pushed."
+                f"GET {url}",
+                f"the registry answered HTTP {exc.code}",
+                "Check the reference and that it was pushed.",
             ) from exc
         except urllib.error.URLError as exc:
             raise RegistryError(
-                f"GET {url}", f"the registry is unreachable ({exc.reason})", "Start the registry or fix its address."
+                f"GET {url}",
+                f"the registry is unreachable ({exc.reason})",
+                "Start the registry or fix its address.",
             ) from exc
 
     def registry_get(self, url: str, *, accept: Sequence[str] = ()) -> bytes:
@@ -267,8 +275,6 @@ class RealHost:
     # -- git ----------------------------------------------------------------------------------
 
     def git(self, args: Sequence[str], *, cwd: Path) -> str:
-        from build_tools.errors import GitError
-
         result = self.run(["git", *args], cwd=cwd, check=False)
         if result.returncode != 0:
             raise GitError(
