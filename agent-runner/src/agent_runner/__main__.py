@@ -35,10 +35,19 @@ def run(env: Mapping[str, str], started: float) -> int:
         extra={"version": __version__, "pid": os.getpid(), "config": config.masked()},
     )
     # Imported here so a config error is reported without loading temporalio.
-    from agent_runner.worker import Runner
+    from agent_runner.worker import NamespaceNotFoundError, Runner
 
     try:
         return asyncio.run(Runner(config, started).serve())
+    except NamespaceNotFoundError as exc:
+        log.error("namespace not found", extra={"error": str(exc)})  # noqa: TRY400 - no traceback needed
+        print(
+            f"agent-runner: TEMPORAL_NAMESPACE={config.namespace!r} is invalid because the "
+            "Temporal server has no such namespace. Set TEMPORAL_NAMESPACE to an existing "
+            "namespace.",
+            file=sys.stderr,
+        )
+        return contract.EXIT_CONFIG_INVALID.code
     except Exception:
         log.exception("unexpected crash")
         return contract.EXIT_CRASH.code

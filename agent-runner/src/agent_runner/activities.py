@@ -54,7 +54,7 @@ class RunnerActivities:
             thread_id, created = self.sandbox.ensure_thread(req.thread_id)
         except SandboxViolation as exc:
             raise _violation(exc) from exc
-        log.info("thread ready", extra={"thread_id": thread_id, "created": created})
+        log.info("thread ready", extra={"thread_id": thread_id, "new_thread": created})
         return EnsureThreadResult(thread_id=thread_id, created=created)
 
     @activity.defn(name=contract.ACTIVITY_CLEANUP_SANDBOX)

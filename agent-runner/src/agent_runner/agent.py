@@ -117,19 +117,16 @@ def _text(message: BaseMessage) -> str:
     return "".join(parts)
 
 
-async def run_agent(
+def _build_graph(
     model: BaseChatModel,
-    files: ThreadFiles,
-    prompt: str,
-    *,
-    system_prompt: str | None,
+    tools: list[BaseTool],
+    outcome: AgentOutcome,
     max_steps: int,
     on_step: Callable[[int], Awaitable[None]],
-) -> AgentOutcome:
-    tools = make_tools(files)
+) -> Any:
+    """model -> (tool calls? tools -> model : end); counts steps into ``outcome``."""
     by_name = {t.name: t for t in tools}
     bound = model.bind_tools(tools)
-    outcome = AgentOutcome(status="running", final_message="")
 
     async def call_model(state: MessagesState) -> dict[str, list[BaseMessage]]:
         try:
@@ -149,9 +146,13 @@ async def run_agent(
         for call in last.tool_calls:
             outcome.tool_calls += 1
             tool = by_name.get(call["name"])
+            if tool is None:
+                content, status = f"error: unknown tool {call['name']!r}", "error"
+                results.append(
+                    ToolMessage(content=content, tool_call_id=call["id"] or "", status=status)
+                )
+                continue
             try:
-                if tool is None:
-                    raise ValueError(f"unknown tool {call['name']!r}")
                 content = str(tool.invoke(call["args"]))
                 status = "success"
             except SandboxViolation:
@@ -178,7 +179,20 @@ async def run_agent(
     graph.add_edge(START, "model")
     graph.add_conditional_edges("model", route, ["tools", END])
     graph.add_edge("tools", "model")
-    app = graph.compile()
+    return graph.compile()
+
+
+async def run_agent(
+    model: BaseChatModel,
+    files: ThreadFiles,
+    prompt: str,
+    *,
+    system_prompt: str | None,
+    max_steps: int,
+    on_step: Callable[[int], Awaitable[None]],
+) -> AgentOutcome:
+    outcome = AgentOutcome(status="running", final_message="")
+    app = _build_graph(model, make_tools(files), outcome, max_steps, on_step)
 
     messages: list[BaseMessage] = [
         SystemMessage(system_prompt or DEFAULT_SYSTEM_PROMPT),

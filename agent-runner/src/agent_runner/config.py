@@ -6,7 +6,7 @@ import os
 import re
 import tempfile
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -86,63 +86,75 @@ def _lookup(var: EnvVar, env: Mapping[str, str], warnings: list[str]) -> tuple[s
     return chosen_name, chosen
 
 
-def _parse(var: EnvVar, label: str, raw: str) -> object:
-    if var.type is VarType.CHOICE:
-        value = raw.upper() if var.name == "LOG_LEVEL" else raw
-        if value not in var.choices:
-            raise _invalid(
-                label,
-                raw,
-                "it must be one of " + ", ".join(var.choices),
-                " or ".join(var.choices),
-                var,
-            )
-        return value
-    if var.type is VarType.POSITIVE_INT:
-        try:
-            number = int(raw, 10)
-        except ValueError:
-            number = 0
-        if number < 1 or not raw.strip().isdigit():
-            raise _invalid(label, raw, "it is not a positive integer", "a whole number >= 1", var)
-        return number
-    if var.type is VarType.NON_NEGATIVE_FLOAT:
-        try:
-            seconds = float(raw)
-        except ValueError:
-            seconds = -1.0
-        if not seconds >= 0 or seconds == float("inf"):
-            raise _invalid(label, raw, "it is not a non-negative number", "seconds, e.g. 30", var)
-        return seconds
-    if var.type is VarType.HOST_PORT:
-        host, sep, port = raw.rpartition(":")
-        if not sep or not _HOST_RE.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise _invalid(
-                label,
-                raw,
-                "it is not host:port with a port 1-65535",
-                "host:port, e.g. temporal:7233",
-                var,
-            )
-        return raw
-    if var.type is VarType.URL:
-        parsed = urllib.parse.urlsplit(raw)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise _invalid(
-                label,
-                raw,
-                "it is not an http(s) URL with a host",
-                "a URL like http://host:port",
-                var,
-            )
-        try:
-            _ = parsed.port
-        except ValueError as exc:
-            raise _invalid(label, raw, f"its port is invalid ({exc})", "a valid URL", var) from exc
-        return raw.rstrip("/")
-    if var.type is VarType.PATH:
-        return Path(raw)
+class _Bad(Exception):
+    def __init__(self, because: str, fix: str) -> None:
+        super().__init__(because)
+        self.because = because
+        self.fix = fix
+
+
+def _choice(var: EnvVar, raw: str) -> object:
+    # LOG_LEVEL is the one case-insensitive choice (debug == DEBUG by convention).
+    value = raw.upper() if var.name == "LOG_LEVEL" else raw
+    if value not in var.choices:
+        raise _Bad("it must be one of " + ", ".join(var.choices), " or ".join(var.choices))
+    return value
+
+
+def _positive_int(var: EnvVar, raw: str) -> object:
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise _Bad("it is not a positive integer", "a whole number >= 1")
+    return int(raw)
+
+
+def _seconds(var: EnvVar, raw: str) -> object:
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    # "not >= 0" also rejects NaN.
+    if not seconds >= 0 or seconds == float("inf"):
+        raise _Bad("it is not a non-negative number", "seconds, e.g. 30")
+    return seconds
+
+
+def _host_port(var: EnvVar, raw: str) -> object:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not _HOST_RE.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise _Bad("it is not host:port with a port 1-65535", "host:port, e.g. temporal:7233")
     return raw
+
+
+def _url(var: EnvVar, raw: str) -> object:
+    parsed = urllib.parse.urlsplit(raw)
+    try:
+        valid = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+        _ = parsed.port  # raises on a non-numeric or out-of-range port
+    except ValueError:
+        valid = False
+    if not valid:
+        raise _Bad(
+            "it is not an http(s) URL with a host and valid port", "a URL like http://host:port"
+        )
+    return raw.rstrip("/")
+
+
+_PARSERS: dict[VarType, Callable[[EnvVar, str], object]] = {
+    VarType.CHOICE: _choice,
+    VarType.POSITIVE_INT: _positive_int,
+    VarType.NON_NEGATIVE_FLOAT: _seconds,
+    VarType.HOST_PORT: _host_port,
+    VarType.URL: _url,
+    VarType.PATH: lambda _var, raw: Path(raw),
+    VarType.STRING: lambda _var, raw: raw,
+}
+
+
+def _parse(var: EnvVar, label: str, raw: str) -> object:
+    try:
+        return _PARSERS[var.type](var, raw)
+    except _Bad as bad:
+        raise _invalid(label, raw, bad.because, bad.fix, var) from None
 
 
 def load_config(env: Mapping[str, str]) -> Resolved:
@@ -183,20 +195,35 @@ def load_config(env: Mapping[str, str]) -> Resolved:
     return Resolved(Config(**values), tuple(warnings))  # type: ignore[arg-type]
 
 
-def check_sandbox(config: Config) -> Path:
-    """Create the sandbox root if needed and prove it is writable; return it resolved."""
-    root = config.sandbox_root
-    var = contract.env_var("SANDBOX_ROOT_DIR")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        resolved = root.resolve(strict=True)
-        with tempfile.NamedTemporaryFile(dir=resolved, prefix=".write-probe-"):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(
-            f"agent-runner: {var.name}={str(root)!r} is invalid because it cannot be created or "
-            f"written ({reason}). Set {var.name} to a directory writable by uid {os.getuid()}.",
-            contract.EXIT_SANDBOX_NOT_WRITABLE,
-        ) from exc
+def _probe_dir(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    resolved = directory.resolve(strict=True)
+    with tempfile.NamedTemporaryFile(dir=resolved, prefix=".write-probe-"):
+        pass
     return resolved
+
+
+def check_sandbox(config: Config) -> Path:
+    """Prove the sandbox root and the readiness file's directory are writable.
+
+    Returns the resolved sandbox root. Done at startup so a bad mount fails fast
+    with its own exit code instead of failing the first activity.
+    """
+    checks = (
+        ("SANDBOX_ROOT_DIR", config.sandbox_root, contract.EXIT_SANDBOX_NOT_WRITABLE),
+        ("AGENT_RUNNER_READY_FILE", config.ready_file.parent, contract.EXIT_CONFIG_INVALID),
+    )
+    resolved: list[Path] = []
+    for name, directory, code in checks:
+        try:
+            resolved.append(_probe_dir(directory))
+        except OSError as exc:
+            shown = config.ready_file if name == "AGENT_RUNNER_READY_FILE" else directory
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(
+                f"agent-runner: {name}={str(shown)!r} is invalid because {directory} cannot be "
+                f"created or written ({reason}). Set {name} to a path writable by uid "
+                f"{os.getuid()}.",
+                code,
+            ) from exc
+    return resolved[0]

@@ -87,7 +87,7 @@ RUNTIME_GID = 10001
 # this worker's poller, and removed on shutdown. Content is one JSON object with
 # the READY_FIELDS keys. The same object, as one JSON line on stderr, is the
 # machine-readable ready log line.
-READY_FILE_DEFAULT = "/tmp/agent-runner/ready"
+READY_FILE_DEFAULT = "/tmp/agent-runner/ready"  # noqa: S108 - fixed, documented container path
 READY_EVENT = "ready"
 READY_FIELDS: tuple[str, ...] = (
     "event",

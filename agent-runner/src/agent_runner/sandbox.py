@@ -46,11 +46,11 @@ class Sandbox:
         path = self.thread_dir(tid)
         try:
             path.mkdir(mode=0o750)
-            return tid, True
         except FileExistsError:
             if not path.is_dir():
                 raise SandboxViolation(f"{tid!r} exists and is not a directory") from None
             return tid, False
+        return tid, True
 
     def cleanup(self, thread_id: str) -> bool:
         path = self.thread_dir(thread_id)
@@ -109,9 +109,9 @@ class ThreadFiles:
 
     def list_files(self, relative: str = ".") -> list[str]:
         start = self.resolve(relative)
-        out: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames.sort()
-            for filename in sorted(filenames):
-                out.append(self.relative(Path(dirpath) / filename))
-        return out
+        out = [
+            self.relative(Path(dirpath) / name)
+            for dirpath, _, filenames in os.walk(start)
+            for name in filenames
+        ]
+        return sorted(out)

@@ -15,6 +15,13 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import Worker
 
 from agent_runner import contract
@@ -30,6 +37,24 @@ CONNECT_ATTEMPT_TIMEOUT_SECONDS = 5.0
 POLLER_CHECK_INTERVAL_SECONDS = 0.05
 
 
+def make_runtime() -> Runtime:
+    """Route the Rust core's logs through Python logging, so every line is JSON."""
+    core_logger = logging.getLogger("temporalio.core")
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=core_logger),
+            ),
+            metrics=None,
+        )
+    )
+
+
+class NamespaceNotFoundError(Exception):
+    pass
+
+
 def worker_identity() -> str:
     return f"agent-runner-{os.getpid()}@{socket.gethostname()}"
 
@@ -40,6 +65,7 @@ class Runner:
         self.started = started_monotonic
         self.identity = worker_identity()
         self.stop = asyncio.Event()
+        self.runtime = make_runtime()
 
     def request_stop(self, signame: str) -> None:
         if not self.stop.is_set():
@@ -68,6 +94,7 @@ class Runner:
                         self.config.temporal_address,
                         namespace=self.config.namespace,
                         identity=self.identity,
+                        runtime=self.runtime,
                     ),
                     timeout=CONNECT_ATTEMPT_TIMEOUT_SECONDS,
                 )
@@ -168,7 +195,12 @@ class Runner:
                     extra={"grace_seconds": self.config.shutdown_grace_seconds},
                 )
                 await worker.shutdown()
-        # Re-raises a worker failure (-> unexpected crash exit code in __main__).
-        await worker_task
+        try:
+            await worker_task
+        except RuntimeError as exc:
+            if "not found" in str(exc).lower() and "namespace" in str(exc).lower():
+                raise NamespaceNotFoundError(str(exc)) from exc
+            # Anything else is re-raised: unexpected crash exit code in __main__.
+            raise
         log.info("stopped")
         return contract.EXIT_OK.code

@@ -1,0 +1,1 @@
+"""Reusable test helpers (fake Ollama, test Stigmer workflow, Temporal dev server)."""
