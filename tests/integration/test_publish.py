@@ -1,0 +1,314 @@
+"""`publish` and `resolve` against the real engine and the loopback registry.
+
+Stand-in images (FROM scratch, one small file whose content is the version) are built for
+both platforms through the Host, so the tag logic runs against a real registry in seconds.
+The release sequence 1.0.0, 1.1.0-rc.1, 1.1.0, 2.0.0 and a 1.1.1 backport must leave
+exactly the expected tags on the expected digests; injected registry failures must leave
+no alias moved; a dry run must write nothing. Everything lives under test-release/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import semver
+
+from build_tools.cli import run
+from build_tools.errors import RegistryError, ReleaseError
+from build_tools.host import BuildxRequest, RealHost
+from build_tools.publish import StartCheck, plan_publish, publish, registry_versions, resolve
+
+PLATFORMS = ("linux/amd64", "linux/arm64")
+REGISTRY = "127.0.0.1:5000"
+
+
+class InjectingHost(RealHost):
+    """The real host; optionally fails the Nth tag write or hides a pushed platform."""
+
+    def __init__(self, fail_write: int | None = None, hide_platform: str | None = None) -> None:
+        super().__init__(os.environ)
+        self.fail_write = fail_write
+        self.hide_platform = hide_platform
+        self.writes: list[str] = []
+
+    def imagetools_create(self, target: str, sources: Sequence[str]) -> None:
+        self.writes.append(target)
+        if len(self.writes) == self.fail_write:
+            raise RegistryError(f"Writing tag {target}", "injected failure", "Retry.")
+        super().imagetools_create(target, sources)
+
+    def imagetools_inspect_raw(self, ref: str) -> dict[str, Any]:
+        raw = super().imagetools_inspect_raw(ref)
+        if self.hide_platform is not None:
+            arch = self.hide_platform.split("/")[1]
+            raw["manifests"] = [
+                m for m in raw["manifests"] if m["platform"]["architecture"] != arch
+            ]
+        return raw
+
+
+@pytest.fixture(scope="module")
+def host() -> RealHost:
+    real = RealHost(os.environ)
+    real.ensure_docker()
+    return real
+
+
+def delete_all_tags(host: RealHost, repository: str) -> None:
+    """Delete every manifest a tag points at (the loopback registry allows deletes)."""
+    registry, _, name = repository.partition("/")
+    tags = host.registry_tags(repository)
+    for digest in {host.manifest_digest(f"{repository}:{tag}") for tag in tags} - {None}:
+        url = f"http://{registry}/v2/{name}/manifests/{digest}"
+        with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=30):
+            pass
+
+
+@pytest.fixture
+def repository(host: RealHost) -> Iterator[str]:
+    """A fresh repository, emptied afterwards."""
+    repository = f"{REGISTRY}/test-release/seq-{uuid.uuid4().hex[:8]}"
+    yield repository
+    delete_all_tags(host, repository)
+
+
+def revision_of(label: str) -> str:
+    return hashlib.sha1(label.encode()).hexdigest()  # a stand-in commit id
+
+
+def stand_in(tmp_path: Path, content: str) -> BuildxRequest:
+    context = tmp_path / f"ctx-{hashlib.sha256(content.encode()).hexdigest()[:12]}"
+    context.mkdir(exist_ok=True)
+    (context / "content.txt").write_text(content)
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY content.txt /content.txt\n")
+    return BuildxRequest(context, context / "Dockerfile", PLATFORMS, ())
+
+
+def do_publish(
+    host: RealHost,
+    repository: str,
+    tmp_path: Path,
+    version: str,
+    *,
+    content: str | None = None,
+    revision: str | None = None,
+    dry_run: bool = False,
+) -> str | None:
+    parsed = semver.Version.parse(version)
+    plan = plan_publish(
+        repository,
+        parsed,
+        revision or revision_of(version),
+        PLATFORMS,
+        registry_versions(host, repository),
+    )
+    request = stand_in(tmp_path, content or version)
+    return publish(host, plan, request, start=None, dry_run=dry_run)
+
+
+def tag_table(host: RealHost, repository: str) -> dict[str, str]:
+    table = {}
+    for tag in host.registry_tags(repository):
+        digest = host.manifest_digest(f"{repository}:{tag}")
+        assert digest is not None
+        table[tag] = digest
+    return table
+
+
+def test_release_sequence_leaves_exactly_the_expected_tags(
+    host: RealHost, repository: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digests = {}
+    for version in ("1.0.0", "1.1.0-rc.1", "1.1.0", "2.0.0", "1.1.1"):
+        digest = do_publish(host, repository, tmp_path, version)
+        assert digest is not None
+        digests[version] = digest
+    assert len(set(digests.values())) == 5
+    expected = {
+        **digests,
+        **{f"sha-{revision_of(v)[:12]}": digest for v, digest in digests.items()},
+        "1.0": digests["1.0.0"],
+        "1.1": digests["1.1.1"],
+        "1": digests["1.1.1"],
+        "2.0": digests["2.0.0"],
+        "2": digests["2.0.0"],
+        "latest": digests["2.0.0"],  # the 1.1.1 backport never moves latest
+    }
+    table = tag_table(host, repository)
+    with capsys.disabled():
+        print("\nrelease-sequence tag table:")
+        version_of = {d: v for v, d in digests.items()}
+        for tag in sorted(table):
+            print(f"  {tag:<20} {table[tag][:19]}  (= {version_of[table[tag]]})")
+    assert table == expected
+    # Each platform is a separate manifest in the index: no unknown/unknown attestations.
+    index = host.imagetools_inspect_raw(f"{repository}@{digests['2.0.0']}")
+    platforms = sorted(
+        f"{m['platform']['os']}/{m['platform']['architecture']}" for m in index["manifests"]
+    )
+    assert platforms == sorted(PLATFORMS)
+
+    # Re-publishing the same build is a no-op: nothing is written.
+    recorder = InjectingHost()
+    assert do_publish(recorder, repository, tmp_path, "2.0.0") == digests["2.0.0"]
+    assert recorder.writes == []
+    # A different build for a released version is refused; no tag moves.
+    with pytest.raises(ReleaseError, match="immutable"):
+        do_publish(host, repository, tmp_path, "2.0.0", content="other", revision="f" * 40)
+    after = tag_table(host, repository)
+    assert {t: d for t, d in after.items() if t != f"sha-{'f' * 12}"} == expected
+
+    # The CLI side of the contract.
+    assert resolve(host, repository, "1.1.1") == f"{repository}:1.1.1@{digests['1.1.1']}"
+    assert resolve(host, repository, "v1.1.0-rc.1").endswith(digests["1.1.0-rc.1"])
+    with pytest.raises(ReleaseError, match=r"1\.2\.0 was never published"):
+        resolve(host, repository, "1.2.0")
+
+
+def test_resolve_command_prints_the_pinned_reference(
+    host: RealHost, repository: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digest = do_publish(host, repository, tmp_path, "1.0.0")
+    capsys.readouterr()
+    environ = {
+        **os.environ,
+        "AGENT_RUNNER_BUILD_REGISTRY": REGISTRY,
+        "AGENT_RUNNER_BUILD_IMAGE": repository.removeprefix(f"{REGISTRY}/"),
+    }
+    assert run(["resolve", "1.0.0"], environ) == 0
+    assert capsys.readouterr().out == f"{repository}:1.0.0@{digest}\n"
+    assert run(["resolve", "1.0.1"], environ) == 10
+    assert "1.0.1 was never published" in capsys.readouterr().err
+    assert run(["resolve", "latest"], environ) == 10
+    assert "is not a release version" in capsys.readouterr().err
+
+
+def test_dry_run_prints_every_ref_and_writes_nothing(
+    host: RealHost, repository: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    do_publish(host, repository, tmp_path, "1.0.0")
+    before = tag_table(host, repository)
+    capsys.readouterr()
+    assert do_publish(host, repository, tmp_path, "1.1.0", dry_run=True) is None
+    assert tag_table(host, repository) == before
+    out = capsys.readouterr().out
+    for tag in ("1.1.0", f"sha-{revision_of('1.1.0')[:12]}", "1.1", "1", "latest"):
+        assert f"write {repository}:{tag}" in out
+    assert f"(now {before['latest']})" in out
+
+
+def test_a_missing_platform_tags_nothing(repository: str, tmp_path: Path, host: RealHost) -> None:
+    do_publish(host, repository, tmp_path, "1.0.0")
+    before = tag_table(host, repository)
+    with pytest.raises(RegistryError, match=r"not \['linux/amd64', 'linux/arm64'\]"):
+        do_publish(InjectingHost(hide_platform="linux/arm64"), repository, tmp_path, "1.1.0")
+    after = tag_table(host, repository)
+    # Only the build's own staging tag exists; no version tag, no alias moved.
+    staging = f"sha-{revision_of('1.1.0')[:12]}"
+    assert set(after) == {*before, staging}
+    assert {t: after[t] for t in before} == before
+
+
+def test_a_registry_failure_midway_then_a_rerun_completes(
+    repository: str, tmp_path: Path, host: RealHost
+) -> None:
+    first = do_publish(host, repository, tmp_path, "1.0.0")
+    failing = InjectingHost(fail_write=2)  # the version tag is written, then `1.1` fails
+    with pytest.raises(RegistryError, match=r"Writing tag .*:1\.1 failed because injected"):
+        do_publish(failing, repository, tmp_path, "1.1.0")
+    table = tag_table(host, repository)
+    assert table["latest"] == table["1"] == table["1.0"] == first
+    assert "1.1" not in table
+    second = do_publish(host, repository, tmp_path, "1.1.0")
+    table = tag_table(host, repository)
+    assert table["1.1.0"] == table["1.1"] == table["1"] == table["latest"] == second
+
+
+def test_verify_starts_each_platform(host: RealHost, repository: str, tmp_path: Path) -> None:
+    """A stand-in with a shell-free static start: the offline Python base, if it is seeded."""
+    base = "127.0.0.1:5000/agent-runner-base/python:3.13-trixie"
+    if host.manifest_digest(base) is None:
+        pytest.skip(f"{base} is not seeded (nox -s base_image)")
+    context = tmp_path / "ctx-python"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {base}\nCOPY Dockerfile /stand-in\n")
+    request = BuildxRequest(context, context / "Dockerfile", PLATFORMS, ())
+    plan = plan_publish(repository, semver.Version.parse("1.0.0"), revision_of("py"), PLATFORMS, [])
+    check = StartCheck(
+        args=("python3.13", "-c", "import pathlib; pathlib.Path('/stand-in').stat()")
+    )
+    digest = publish(host, plan, request, start=check)
+    assert host.manifest_digest(f"{repository}:latest") == digest
+    bad = StartCheck(args=("python3.13", "-c", "raise SystemExit(3)"))
+    plan = plan_publish(repository, semver.Version.parse("1.0.1"), revision_of("py"), PLATFORMS, [])
+    with pytest.raises(Exception, match="exited with 3"):
+        publish(host, plan, request, start=bad)
+    assert host.manifest_digest(f"{repository}:1.0.1") is None
+
+
+def test_publish_command_runs_from_a_release_tag_only(
+    tmp_path: Path, repository: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_release import _environ, add_entry, git, release
+
+    environ = _environ(tmp_path)
+    environ["AGENT_RUNNER_BUILD_IMAGE"] = repository.removeprefix(f"{REGISTRY}/")
+    root = tmp_path / "project"
+    (root / "agent-runner").mkdir(parents=True)
+    (root / "agent-runner/pyproject.toml").write_text(
+        '[project]\nname = "agent-runner"\nversion = "0.1.0"\ndependencies = []\n'
+    )
+    (root / "agent-runner/requirements.lock").write_text("# nothing\n")
+    git(root, environ, "init", "--quiet", "--initial-branch=main")
+    add_entry(root, environ, "2026-01-01-000000", "First")
+    assert run(["publish", "--dry-run"], environ, project_root=root) == 10
+    assert "carries 0 release tags (none), not one" in capsys.readouterr().err
+    assert release(root, environ, "1.0.0") == 0
+    capsys.readouterr()
+    assert run(["publish", "--dry-run"], environ, project_root=root) == 0
+    out = capsys.readouterr().out
+    revision = git(root, environ, "rev-parse", "HEAD").strip()
+    for tag in ("1.0.0", f"sha-{revision[:12]}", "1.0", "1", "latest"):
+        assert f"write {repository}:{tag} (new)" in out
+    assert RealHost(os.environ).registry_tags(repository) == ()
+    # Drift: a tag whose commit declares another version is refused.
+    pyproject = root / "agent-runner/pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"1.0.0"', '"1.0.1"'))
+    git(root, environ, "commit", "--quiet", "-am", "drift")
+    git(root, environ, "tag", "v1.0.2")
+    assert run(["publish", "--dry-run"], environ, project_root=root) == 10
+    assert "agent-runner/pyproject.toml says version 1.0.1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_real_image_publishes_verified_on_both_platforms(
+    host: RealHost, repository: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The agent-runner image itself: build plan, size gate, pull-back and start per platform."""
+    from build_tools.config import load_config
+    from build_tools.publish import IMAGE_START, image_request
+    from build_tools.size import enforce_size_budget, measure_pushed
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root, os.environ)
+    if config.offline and host.manifest_digest(config.offline_base_image) is None:
+        pytest.skip(f"{config.offline_base_image} is not seeded (nox -s base_image)")
+    version = semver.Version.parse("0.0.1-rc.1")
+    revision = host.git(["rev-parse", "HEAD"], cwd=root).strip()
+    plan = plan_publish(repository, version, revision, config.platforms, [])
+
+    def size_gate(ref: str) -> None:
+        enforce_size_budget(measure_pushed(ref, host), config.budgets.image_size_mb)
+
+    request = image_request(config, host, version)
+    digest = publish(host, plan, request, start=IMAGE_START, gates=(size_gate,))
+    assert digest is not None
+    assert tag_table(host, repository) == {"0.0.1-rc.1": digest, f"sha-{revision[:12]}": digest}
+    assert resolve(host, repository, "0.0.1-rc.1") == f"{repository}:0.0.1-rc.1@{digest}"
