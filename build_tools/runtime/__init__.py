@@ -1,0 +1,1 @@
+"""Run the agent-runner image locally the way the Stigmer CLI does (`agent-runner-local`)."""

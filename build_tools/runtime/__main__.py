@@ -1,0 +1,3 @@
+from build_tools.runtime.cli import main
+
+main()
