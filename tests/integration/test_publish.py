@@ -13,7 +13,7 @@ import hashlib
 import os
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,13 @@ class InjectingHost(RealHost):
         self.hide_platform = hide_platform
         self.writes: list[str] = []
 
-    def imagetools_create(self, target: str, sources: Sequence[str]) -> None:
+    def imagetools_create(
+        self, target: str, sources: Sequence[str], *, annotations: Mapping[str, str] | None = None
+    ) -> None:
         self.writes.append(target)
         if len(self.writes) == self.fail_write:
             raise RegistryError(f"Writing tag {target}", "injected failure", "Retry.")
-        super().imagetools_create(target, sources)
+        super().imagetools_create(target, sources, annotations=annotations)
 
     def imagetools_inspect_raw(self, ref: str) -> dict[str, Any]:
         raw = super().imagetools_inspect_raw(ref)

@@ -18,10 +18,12 @@ import pytest
 
 from build_tools.base_image import (
     IMAGE_CHANGES,
+    RECIPE_ANNOTATION,
     execute,
     missing_platforms,
     plan_base_image,
     platforms_in_index,
+    recipe_id,
     run_base_image,
     split_tag,
 )
@@ -196,6 +198,23 @@ def test_complete_tag_is_left_alone(tmp_path: Path) -> None:
     assert _called(host, "imagetools_inspect_raw") == [TAG]
     assert not _called(host, "run")
     assert not _called(host, "import_rootfs")
+
+
+def test_saved_index_carries_the_current_recipe() -> None:
+    # If this fails, PACKAGES or the rootfs recipe changed: re-seed the base and save its
+    # `imagetools inspect --raw` again as data/base-image-index.json.
+    assert _index()["annotations"][RECIPE_ANNOTATION] == recipe_id()
+
+
+def test_tag_from_another_recipe_is_rebuilt(tmp_path: Path) -> None:
+    index = _index()
+    index["annotations"][RECIPE_ANNOTATION] = "0" * 16
+    host = FakeHost(raw_manifests={TAG: index})
+
+    output = _run(host, tmp_path, _config(tmp_path), _args(dry_run=True))
+
+    assert "made from another recipe" in output
+    assert f"imagetools create -t {TAG} {TAG}-amd64 {TAG}-arm64" in output
 
 
 def test_incomplete_tag_is_rebuilt_and_dry_run_only_prints(tmp_path: Path) -> None:
@@ -374,6 +393,7 @@ def test_execute_imports_pushes_stitches_and_cleans_up(tmp_path: Path) -> None:
     assert changes[: len(IMAGE_CHANGES)] == IMAGE_CHANGES
     assert 'LABEL org.opencontainers.image.version="3.13.5-2+deb13u5"' in changes
     assert _called(host, "imagetools_create") == [(TAG, (f"{TAG}-amd64", f"{TAG}-arm64"))]
+    assert host.index_annotations[TAG] == {RECIPE_ANNOTATION: recipe_id()}
     assert list(tmp_path.iterdir()) == []
 
 

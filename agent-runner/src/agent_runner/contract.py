@@ -97,7 +97,7 @@ READY_FIELDS: tuple[str, ...] = (
     "pid",
     "startup_seconds",
 )
-HEALTHCHECK_COMMAND: tuple[str, ...] = ("python", "-m", "agent_runner.healthcheck")
+HEALTHCHECK_COMMAND: tuple[str, ...] = ("python3", "-m", "agent_runner.healthcheck")
 
 # Wire names of the activities registered on the runner's task queue.
 ACTIVITY_ENSURE_THREAD = "EnsureThread"

@@ -1,0 +1,226 @@
+"""`build`: gather facts, plan, fill the wheelhouse, run buildx, then gate the image size.
+
+The plan (`build_tools.plan`) decides; this module only carries it out through the Host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform as platform_module
+import re
+import sys
+import time
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from build_tools.config import ToolConfig
+from build_tools.errors import (
+    ConfigError,
+    DockerDaemonError,
+    DockerMissingError,
+    ExternalCommandError,
+    GitError,
+)
+from build_tools.host import Host, stderr_log
+from build_tools.plan import (
+    UNKNOWN_REVISION,
+    BuildOptions,
+    BuildPlan,
+    RuntimeContract,
+    SourceInfo,
+    make_build_plan,
+)
+from build_tools.wheelhouse import SUPPORTED_PLATFORMS, prepare_wheelhouse
+
+METADATA_FILE = "build-metadata.json"  # beside the reports: buildx's result (digest)
+SIZE_REPORT_STEM = "image-size"
+_MACHINE_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+_SCP_LIKE = re.compile(r"^[\w.-]+@([\w.-]+):(.+)$")  # git@host:owner/repo.git
+
+
+def engine_platform(host: Host) -> str:
+    """The Docker engine's platform (it may be remote), as linux/<arch>."""
+    result = host.run(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
+    found = result.stdout.strip()
+    if found not in SUPPORTED_PLATFORMS:
+        raise ConfigError(
+            "Choosing the platform to build",
+            f"the Docker engine runs on {found or 'an unknown platform'}, which the image "
+            "does not support",
+            f"Pass --platform with one of {', '.join(SUPPORTED_PLATFORMS)} (and --push).",
+        )
+    return found
+
+
+def _host_platform(host: Host, *, dry_run: bool) -> str:
+    try:
+        return engine_platform(host)
+    except (DockerMissingError, DockerDaemonError, ExternalCommandError):
+        if not dry_run:
+            raise
+        # A dry run may be read on a machine without Docker: assume this machine's arch.
+        return f"linux/{_MACHINE_ARCH.get(platform_module.machine().lower(), 'amd64')}"
+
+
+def public_source_url(remote: str) -> str:
+    """An https URL for a git remote, without credentials (it ends up in a label)."""
+    remote = remote.strip()
+    if scp := _SCP_LIKE.match(remote):
+        return f"https://{scp.group(1)}/{scp.group(2).removesuffix('.git')}"
+    if "://" in remote:
+        scheme, rest = remote.split("://", 1)
+        host_and_path = rest.split("@", 1)[-1] if "@" in rest.split("/", 1)[0] else rest
+        scheme = "https" if scheme in {"ssh", "git", "git+ssh"} else scheme
+        return f"{scheme}://{host_and_path.removesuffix('.git')}"
+    return ""  # a local path: nothing public to point at
+
+
+def _git_or_empty(host: Host, args: list[str], root: Path) -> str:
+    try:
+        return host.git(args, cwd=root).strip()
+    except (GitError, ExternalCommandError):
+        return ""  # not a git checkout, git missing, or no such setting
+
+
+def load_runtime_contract(project_root: Path) -> RuntimeContract:
+    """UID, GID and workspace from agent-runner's contract module (the one the image ships)."""
+    from build_tools.runtime.contract_loader import load_contract
+
+    module = load_contract(project_root)
+    return RuntimeContract(
+        uid=int(module.RUNTIME_UID),
+        gid=int(module.RUNTIME_GID),
+        workspace=str(module.WORKSPACE_MOUNT),
+    )
+
+
+def project_version(agent_runner_dir: Path) -> str:
+    path = agent_runner_dir / "pyproject.toml"
+    try:
+        version = tomllib.loads(path.read_text(encoding="utf-8"))["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"Reading the version from {path}",
+            f"it has no readable [project] version ({exc})",
+            "Set `version` in agent-runner/pyproject.toml.",
+        ) from exc
+    return str(version)
+
+
+def gather_source_info(config: ToolConfig, host: Host) -> SourceInfo:
+    root = config.project_root
+    revision = _git_or_empty(host, ["rev-parse", "HEAD"], root) or UNKNOWN_REVISION
+    remote = _git_or_empty(host, ["config", "--get", "remote.origin.url"], root)
+    return SourceInfo(
+        revision=revision,
+        project_version=project_version(config.agent_runner_dir),
+        source_url=public_source_url(remote) if remote else "",
+        runtime=load_runtime_contract(root),
+    )
+
+
+def build_clock(host: Host) -> datetime:
+    """Now, or SOURCE_DATE_EPOCH when set (reproducible `created` labels)."""
+    epoch = host.environment().get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return datetime.now(UTC)
+    if not epoch.isdigit():
+        raise ConfigError(
+            "Reading SOURCE_DATE_EPOCH",
+            f"{epoch!r} is not a whole number of seconds",
+            "Set it to a Unix timestamp (e.g. `git log -1 --format=%ct`) or unset it.",
+        )
+    return datetime.fromtimestamp(int(epoch), UTC)
+
+
+def options_from_args(
+    args: argparse.Namespace, config: ToolConfig, host_platform: str
+) -> BuildOptions:
+    bytecode = getattr(args, "bytecode", None)
+    return BuildOptions(
+        host_platform=host_platform,
+        platforms=config.platforms if getattr(args, "platforms", None) else None,
+        push=bool(getattr(args, "push", False)),
+        registry=getattr(args, "registry", None),
+        extra_tags=tuple(getattr(args, "tag", None) or ()),
+        version=getattr(args, "image_version", None),
+        no_cache=bool(getattr(args, "no_cache", False)),
+        bytecode=None if bytecode is None else bytecode == "yes",
+    )
+
+
+def read_digest(metadata_file: Path) -> str | None:
+    """The pushed/loaded image (index) digest from buildx's --metadata-file, if it wrote one."""
+    try:
+        data = json.loads(metadata_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    digest = data.get("containerimage.digest") if isinstance(data, dict) else None
+    return str(digest) if digest else None
+
+
+def gate_size(
+    plan: BuildPlan, config: ToolConfig, host: Host, report_dir: Path, out: IO[str]
+) -> None:
+    """Measure each platform from its real source, write the report, then enforce the budget."""
+    from build_tools.report import write_report
+    from build_tools.size import enforce_size_budget, measure_local, measure_pushed, size_report
+
+    ref = plan.primary_ref
+    sizes = measure_pushed(ref, host) if plan.push else measure_local(ref, host)
+    budget = config.budgets.image_size_mb
+    json_path, md_path = write_report(
+        size_report(ref, sizes, budget), report_dir, SIZE_REPORT_STEM, env=host.environment()
+    )
+    for size in sizes:
+        out.write(
+            f"size {size.platform}: {size.unpacked_bytes / 1e6:.1f} MB unpacked, "
+            f"{size.compressed_bytes / 1e6:.1f} MB compressed (budget {budget:g} MB unpacked)\n"
+        )
+    out.write(f"size report: {md_path} and {json_path}\n")
+    enforce_size_budget(sizes, budget)  # after writing: a failing gate still leaves its report
+
+
+def run_build(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+    """`python -m build_tools build`: 0 when the image is built and within its size budget."""
+    out = sys.stdout
+    dry_run = bool(getattr(args, "dry_run", False))
+    if not dry_run:
+        host.ensure_docker()
+    explicit = bool(getattr(args, "platforms", None))
+    host_platform = config.platforms[0] if explicit else _host_platform(host, dry_run=dry_run)
+    options = options_from_args(args, config, host_platform)
+    plan = make_build_plan(config, options, gather_source_info(config, host), build_clock(host))
+    if dry_run:
+        out.write(plan.dumps() if getattr(args, "json", False) else plan.describe())
+        return 0
+    log = stderr_log()
+    prepare_wheelhouse(
+        config.lock_file,
+        config.work_dir / "wheelhouse",
+        plan.platforms,
+        host,
+        python=sys.executable,  # the toolchain's own interpreter and its pip (nox installs it)
+        log=log,
+    )
+    from build_tools.report import default_report_dir
+
+    report_dir: Path = getattr(args, "report_dir", None) or default_report_dir(config.project_root)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    metadata_file = report_dir / METADATA_FILE
+    metadata_file.unlink(missing_ok=True)
+    started = time.monotonic()
+    host.buildx_build(plan.request(metadata_file=metadata_file), log=log)
+    seconds = time.monotonic() - started
+    digest = read_digest(metadata_file)
+    where = f"pushed to {plan.registry}" if plan.push else "loaded into the local engine"
+    out.write(
+        f"built {', '.join(plan.tags)} ({', '.join(plan.platforms)}) in {seconds:.1f} s, {where}"
+        + (f"; digest {digest}" if digest else "")
+        + "\n"
+    )
+    gate_size(plan, config, host, report_dir, out)
+    return 0

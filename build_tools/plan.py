@@ -1,0 +1,233 @@
+"""What `build` will do, computed without doing it: platforms, tags, labels, build args.
+
+`make_build_plan` is pure: everything it needs (settings, command-line options, facts about
+the source tree, the clock) is passed in. `--dry-run` prints its result; `build_tools.build`
+carries it out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from build_tools.config import ToolConfig
+from build_tools.errors import ConfigError
+from build_tools.host import BuildxRequest
+
+DEFAULT_TAG = "dev"
+UNKNOWN_REVISION = "unknown"
+LABEL_PREFIX = "org.opencontainers.image."
+# Build args the Dockerfile turns into OCI labels: label suffix -> build arg.
+_LABEL_ARGS = {
+    "version": "VERSION",
+    "revision": "REVISION",
+    "created": "CREATED",
+    "source": "SOURCE",
+    "base.name": "BASE_IMAGE",
+}
+_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """The `build` command line, minus what `ToolConfig` already resolved."""
+
+    host_platform: str  # the engine's platform, e.g. linux/amd64
+    platforms: tuple[str, ...] | None = None  # explicit --platform; None: the default
+    push: bool = False
+    registry: str | None = None  # explicit --registry
+    extra_tags: tuple[str, ...] = ()
+    version: str | None = None  # explicit --version
+    no_cache: bool = False
+    bytecode: bool | None = None  # None: the Dockerfile's default
+
+
+@dataclass(frozen=True)
+class RuntimeContract:
+    """The values the image must agree on with agent-runner's `contract.py`."""
+
+    uid: int
+    gid: int
+    workspace: str
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Facts read from the source tree (through the Host) for labels and build args."""
+
+    revision: str  # git commit, or "unknown" outside a git checkout
+    project_version: str  # agent-runner's pyproject version
+    source_url: str  # where the source lives ("" when unknown)
+    runtime: RuntimeContract
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    context: Path
+    dockerfile: Path
+    platforms: tuple[str, ...]
+    tags: tuple[str, ...]
+    labels: dict[str, str]
+    base_image: str
+    base_digest: str | None  # set when the base reference is pinned by digest
+    build_args: dict[str, str]
+    push: bool
+    load: bool
+    builder: str | None
+    registry: str | None  # where tags are pushed; None when only loaded
+    no_cache: bool
+
+    @property
+    def primary_ref(self) -> str:
+        """The reference that reports and follow-up steps use (the first tag)."""
+        return self.tags[0]
+
+    def request(self, *, metadata_file: Path | None = None) -> BuildxRequest:
+        # Labels reach the image through build args (so a plain `docker build` sets them
+        # too); passing them again as --label would only duplicate them.
+        return BuildxRequest(
+            context=self.context,
+            dockerfile=self.dockerfile,
+            platforms=self.platforms,
+            tags=self.tags,
+            build_args=dict(self.build_args),
+            push=self.push,
+            load=self.load,
+            builder=self.builder,
+            no_cache=self.no_cache,
+            metadata_file=metadata_file,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "platforms": list(self.platforms),
+            "tags": list(self.tags),
+            "push": self.push,
+            "load": self.load,
+            "registry": self.registry,
+            "builder": self.builder,
+            "base_image": self.base_image,
+            "base_digest": self.base_digest,
+            "context": str(self.context),
+            "dockerfile": str(self.dockerfile),
+            "no_cache": self.no_cache,
+            "labels": dict(self.labels),
+            "build_args": dict(self.build_args),
+        }
+
+    def describe(self) -> str:
+        """Aligned `key: value` text for `--dry-run`."""
+        action = "push to " + str(self.registry) if self.push else "load into the local engine"
+        rows: list[tuple[str, str]] = [
+            ("platforms", ", ".join(self.platforms)),
+            ("tags", ", ".join(self.tags)),
+            ("action", action),
+            ("builder", self.builder or "(default)"),
+            ("base image", self.base_image),
+            ("base digest", self.base_digest or "(not pinned)"),
+            ("dockerfile", str(self.dockerfile)),
+            ("cache", "off" if self.no_cache else "on"),
+        ]
+        rows += [(f"label {key}", value) for key, value in sorted(self.labels.items())]
+        rows += [(f"build-arg {key}", value) for key, value in sorted(self.build_args.items())]
+        width = max(len(key) for key, _ in rows)
+        return "\n".join(f"{key.ljust(width)}  {value or '(none)'}" for key, value in rows) + "\n"
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+
+
+def created_timestamp(now: datetime) -> str:
+    """RFC 3339 UTC, second precision, as OCI `created` labels use."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _tag_ref(repository: str, tag: str) -> str:
+    if "/" in tag or ":" in tag:
+        return tag  # already a full reference
+    if not _TAG.match(tag):
+        raise ConfigError(
+            f"Using tag {tag!r}",
+            "it is not a valid image tag",
+            "Use letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-').",
+        )
+    return f"{repository}:{tag}"
+
+
+def make_build_plan(
+    config: ToolConfig, options: BuildOptions, source: SourceInfo, now: datetime
+) -> BuildPlan:
+    """Everything `build` will do, from settings, options, source facts and the clock.
+
+    Default: the engine's platform only, loaded into the local engine as `<image>:dev`.
+    `--push` builds the configured platforms (or `--platform`) and pushes them to
+    `--registry` (default: the configured registry; in offline mode the local one).
+    """
+    if options.platforms is not None:
+        platforms = options.platforms
+    elif options.push:
+        platforms = config.platforms
+    else:
+        platforms = (options.host_platform,)
+    load = not options.push
+    if load and len(platforms) > 1:
+        raise ConfigError(
+            f"Loading {', '.join(platforms)} into the local engine",
+            "the docker driver loads one platform at a time",
+            "Add --push (with --registry REGISTRY) to publish every platform, "
+            "or pass --platform with one platform.",
+        )
+    registry: str | None = None
+    if options.push:
+        registry = options.registry or (
+            config.local_registry if config.offline else config.registry
+        )
+    repository = f"{registry}/{config.image}" if registry else config.image
+    version = options.version or source.project_version
+    main_tag = options.version or DEFAULT_TAG
+    tags: list[str] = []
+    for tag in (main_tag, *options.extra_tags):
+        ref = _tag_ref(repository, tag)
+        if ref not in tags:
+            tags.append(ref)
+    base = config.effective_base_image
+    digest = _DIGEST.search(base)
+    build_args = {
+        "BASE_IMAGE": base,
+        "VERSION": version,
+        "REVISION": source.revision,
+        "CREATED": created_timestamp(now),
+        "SOURCE": source.source_url,
+        "RUNTIME_UID": str(source.runtime.uid),
+        "RUNTIME_GID": str(source.runtime.gid),
+        "WORKSPACE": source.runtime.workspace,
+    }
+    if options.bytecode is not None:
+        build_args["COMPILE_BYTECODE"] = "1" if options.bytecode else "0"
+    labels = {
+        "org.opencontainers.image.title": "agent-runner",
+        "org.opencontainers.image.licenses": "Apache-2.0",
+    }
+    labels.update({LABEL_PREFIX + suffix: build_args[arg] for suffix, arg in _LABEL_ARGS.items()})
+    return BuildPlan(
+        context=config.project_root,
+        dockerfile=config.project_root / "Dockerfile",
+        platforms=platforms,
+        tags=tuple(tags),
+        labels=labels,
+        base_image=base,
+        base_digest=digest.group(1) if digest else None,
+        build_args=build_args,
+        push=options.push,
+        load=load,
+        builder=config.builder,
+        registry=registry,
+        no_cache=options.no_cache,
+    )

@@ -1,0 +1,325 @@
+"""Image size per platform, measured from real manifests and blobs, and the size gate.
+
+Two figures per platform, each from its own source:
+- unpacked: the bytes of every layer's uncompressed tar stream, counted by decompressing
+  the layer blobs. This is what the image occupies once extracted (what `docker images`
+  approximates on disk) and what the `image-size-mb` budget gates.
+- compressed: the layer blob sizes plus the config blob, as stored in a registry and
+  downloaded by `docker pull`. Reported, not gated.
+`docker image inspect .Size` is deliberately not used: with the containerd image store it
+is the compressed content size, not the on-disk size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from build_tools.blobs import Blob, compression_of, count_unpacked, read_oci_archive
+from build_tools.errors import BudgetExceededError, BuildError, RegistryError
+from build_tools.host import MANIFEST_MEDIA_TYPES, Host
+from build_tools.report import Report, Row, Status
+
+MB = 1_000_000  # budgets are in MB (10^6 bytes), like `docker images`
+LARGEST_LAYERS_LISTED = 5
+_LOCAL_REGISTRIES = ("localhost", "127.0.0.1", "[::1]")
+# BuildKit records `RUN |2 A=1 B=2 /bin/sh -c CMD`: the build args and shell say little.
+_RUN_PREFIX = re.compile(r"^RUN (\|\d+ (\S+=\S* )*)?/bin/sh -c ")
+_INDEX_TYPES = {MANIFEST_MEDIA_TYPES[0], MANIFEST_MEDIA_TYPES[1]}
+
+
+@dataclass(frozen=True)
+class LayerSize:
+    digest: str
+    media_type: str
+    compressed_bytes: int
+    unpacked_bytes: int
+    created_by: str  # the Dockerfile step from the config history; "" when unknown
+
+
+@dataclass(frozen=True)
+class PlatformSize:
+    platform: str  # os/architecture[/variant]
+    manifest_digest: str
+    config_bytes: int
+    layers: tuple[LayerSize, ...]
+
+    @property
+    def unpacked_bytes(self) -> int:
+        return sum(layer.unpacked_bytes for layer in self.layers)
+
+    @property
+    def compressed_bytes(self) -> int:
+        return self.config_bytes + sum(layer.compressed_bytes for layer in self.layers)
+
+    def largest_layers(self, count: int = LARGEST_LAYERS_LISTED) -> tuple[LayerSize, ...]:
+        ordered = sorted(self.layers, key=lambda layer: layer.unpacked_bytes, reverse=True)
+        return tuple(ordered[:count])
+
+
+# -- references and index entries ----------------------------------------------------------
+
+
+def split_reference(ref: str) -> tuple[str, str, str]:
+    """`registry[:port]/repo[:tag][@digest]` -> (registry, repository, tag or digest)."""
+    name, _, digest = ref.partition("@")
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, rest
+    else:
+        registry, path = "docker.io", name
+    repository, _, tag = path.rpartition(":") if ":" in path else (path, "", "latest")
+    if registry == "docker.io" and "/" not in repository:
+        repository = f"library/{repository}"
+    if not repository:
+        raise RegistryError(f"Reading reference {ref!r}", "it names no repository", "Use REPO:TAG.")
+    return registry, repository, digest or tag
+
+
+def registry_base_url(registry: str) -> str:
+    """The v2 API root; plain http only for the loopback registry (insecure, local)."""
+    if registry.startswith("["):  # an IPv6 literal, e.g. [::1]:5000
+        host = registry.partition("]")[0] + "]"
+    else:
+        host = registry.partition(":")[0]
+    if registry == "docker.io":
+        registry = "registry-1.docker.io"
+    scheme = "http" if host in _LOCAL_REGISTRIES else "https"
+    return f"{scheme}://{registry}/v2"
+
+
+def is_attestation(descriptor: Mapping[str, Any]) -> bool:
+    annotations = descriptor.get("annotations") or {}
+    platform = descriptor.get("platform") or {}
+    return annotations.get("vnd.docker.reference.type") == "attestation-manifest" or (
+        platform.get("os") == "unknown" and platform.get("architecture") == "unknown"
+    )
+
+
+def platform_name(platform: Mapping[str, Any]) -> str:
+    parts = [str(platform.get("os", "?")), str(platform.get("architecture", "?"))]
+    if platform.get("variant"):
+        parts.append(str(platform["variant"]))
+    return "/".join(parts)
+
+
+def image_manifests(index: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(platform, manifest digest) for every runnable image in an index; attestations skipped."""
+    return [
+        (platform_name(entry.get("platform") or {}), str(entry["digest"]))
+        for entry in index.get("manifests", [])
+        if not is_attestation(entry)
+    ]
+
+
+def history_commands(config: Mapping[str, Any]) -> list[str]:
+    """The step that made each layer, in layer order (empty-layer steps skipped).
+
+    `created_by` when present; otherwise the comment (`docker import` leaves only
+    "Imported from -", which still says where the layer came from).
+    """
+    history = config.get("history") or []
+    return [
+        str(step.get("created_by") or step.get("comment") or "")
+        for step in history
+        if not step.get("empty_layer")
+    ]
+
+
+def _layers(
+    manifest: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[tuple[dict[str, Any], str]]:
+    descriptors: list[dict[str, Any]] = list(manifest.get("layers", []))
+    commands = history_commands(config)
+    if len(commands) != len(descriptors):  # history is optional and may not line up
+        commands = [""] * len(descriptors)
+    return list(zip(descriptors, commands, strict=True))
+
+
+# -- measuring from a registry ---------------------------------------------------------------
+
+
+def _get_json(host: Host, url: str, accept: Sequence[str] = ()) -> dict[str, Any]:
+    body = host.registry_get(url, accept=accept)
+    try:
+        parsed: dict[str, Any] = json.loads(body)
+    except ValueError as exc:
+        raise RegistryError(f"GET {url}", "the answer is not JSON", "Check the registry.") from exc
+    return parsed
+
+
+def measure_pushed(ref: str, host: Host) -> list[PlatformSize]:
+    """Sizes of every platform image under `ref` in its registry, layer by layer."""
+    registry, repository, reference = split_reference(ref)
+    base = f"{registry_base_url(registry)}/{repository}"
+    top = host.imagetools_inspect_raw(ref)
+    if top.get("mediaType") in _INDEX_TYPES or "manifests" in top:
+        entries = image_manifests(top)
+        manifests = [
+            (platform, _get_json(host, f"{base}/manifests/{digest}", MANIFEST_MEDIA_TYPES), digest)
+            for platform, digest in entries
+        ]
+    else:  # a single-platform image: its platform is in the config, its digest is the body's
+        body = host.registry_get(f"{base}/manifests/{reference}", accept=MANIFEST_MEDIA_TYPES)
+        manifests = [("", top, f"sha256:{hashlib.sha256(body).hexdigest()}")]
+    sizes = []
+    for platform, manifest, digest in manifests:
+        config_descriptor = manifest.get("config") or {}
+        config = _get_json(host, f"{base}/blobs/{config_descriptor['digest']}")
+        layers = tuple(
+            LayerSize(
+                digest=str(layer["digest"]),
+                media_type=str(layer.get("mediaType", "")),
+                compressed_bytes=int(layer["size"]),
+                unpacked_bytes=count_unpacked(
+                    host.registry_stream(f"{base}/blobs/{layer['digest']}"),
+                    compression_of(str(layer.get("mediaType", ""))),
+                ),
+                created_by=created_by,
+            )
+            for layer, created_by in _layers(manifest, config)
+        )
+        sizes.append(
+            PlatformSize(
+                platform=platform or platform_name(config),
+                manifest_digest=digest,
+                config_bytes=int(config_descriptor.get("size", 0)),
+                layers=layers,
+            )
+        )
+    if not sizes:
+        raise RegistryError(f"Measuring {ref}", "its index lists no platform image", "Push one.")
+    return sizes
+
+
+# -- measuring an image in the local engine --------------------------------------------------
+
+
+def _blob_json(blobs: Mapping[str, Blob], digest: str, ref: str) -> dict[str, Any]:
+    blob = blobs.get(digest)
+    if blob is None or blob.content is None:
+        raise BuildError(
+            f"Measuring local image {ref}",
+            f"`docker save` did not include {digest}",
+            "Rebuild and load the image (nox -s build), then retry.",
+        )
+    parsed: dict[str, Any] = json.loads(blob.content)
+    return parsed
+
+
+def measure_local(ref: str, host: Host) -> list[PlatformSize]:
+    """Sizes of every platform of `ref` whose layers are all in the local engine.
+
+    The source is `docker save` (an OCI layout with the engine's compressed layer blobs),
+    streamed and counted layer by layer; the engine's own listing rounds to kB and
+    counts disk blocks, so it is not used.
+    """
+    index, blobs = read_oci_archive(host.image_save_stream(ref))
+    pending = list(index.get("manifests", []))
+    sizes: list[PlatformSize] = []
+    while pending:
+        entry = pending.pop(0)
+        if is_attestation(entry):
+            continue
+        document = _blob_json(blobs, str(entry["digest"]), ref)
+        if "manifests" in document:  # a nested index (one per tag)
+            pending.extend(document["manifests"])
+            continue
+        present = all(str(layer["digest"]) in blobs for layer in document.get("layers", []))
+        config_digest = str(document["config"]["digest"])
+        if not present or config_digest not in blobs:
+            continue  # a platform that was not loaded (the engine holds the host's only)
+        config = _blob_json(blobs, config_digest, ref)
+        layers = tuple(
+            LayerSize(
+                digest=str(layer["digest"]),
+                media_type=str(layer.get("mediaType", "")),
+                compressed_bytes=blobs[str(layer["digest"])].size,
+                unpacked_bytes=blobs[str(layer["digest"])].unpacked,
+                created_by=created_by,
+            )
+            for layer, created_by in _layers(document, config)
+        )
+        platform = platform_name(entry.get("platform") or config)
+        if any(size.platform == platform for size in sizes):
+            continue
+        sizes.append(
+            PlatformSize(platform, str(entry["digest"]), blobs[config_digest].size, layers)
+        )
+    if not sizes:
+        raise BuildError(
+            f"Measuring local image {ref}",
+            "the saved image holds no platform with all its layers",
+            "Build it with --load (nox -s build), then retry.",
+        )
+    return sizes
+
+
+# -- the gate and its report -------------------------------------------------------------------
+
+
+def _mb(count: int) -> float:
+    return round(count / MB, 3)
+
+
+def readable_step(created_by: str) -> str:
+    """A history entry as the Dockerfile line it came from, without BuildKit's decoration."""
+    step = " ".join(created_by.removesuffix(" # buildkit").split())
+    return _RUN_PREFIX.sub("RUN ", step) or "(no history)"
+
+
+def _layer_line(layer: LayerSize) -> str:
+    step = readable_step(layer.created_by)
+    return f"{_mb(layer.unpacked_bytes)} MB {layer.digest[:19]} {step[:100]}"
+
+
+def enforce_size_budget(sizes: Sequence[PlatformSize], budget_mb: float) -> None:
+    """Raise `BudgetExceededError` when any platform's unpacked size is over `budget_mb`."""
+    over = [size for size in sizes if size.unpacked_bytes > budget_mb * MB]
+    if not over:
+        return
+    details = "; ".join(
+        f"{size.platform} is {_mb(size.unpacked_bytes)} MB ({size.unpacked_bytes} bytes) "
+        "unpacked, largest layers: "
+        + ", ".join(_layer_line(layer) for layer in size.largest_layers())
+        for size in over
+    )
+    raise BudgetExceededError(
+        "The image size gate",
+        f"it is over the {budget_mb:g} MB budget: {details}",
+        "Shrink the largest layers or raise [tool.agent-runner-build.budgets] image-size-mb.",
+    )
+
+
+def size_report(ref: str, sizes: Sequence[PlatformSize], budget_mb: float) -> Report:
+    """Rows: unpacked size (gated) and compressed size per platform; details per layer."""
+    rows: list[Row] = []
+    notes = [
+        f"Image {ref}. Unpacked = uncompressed layer tars (gated); "
+        "compressed = layer blobs + config (download size)."
+    ]
+    for size in sizes:
+        # Status from exact bytes, so the table agrees with the gate despite rounding.
+        status: Status = "fail" if size.unpacked_bytes > budget_mb * MB else "pass"
+        unpacked = _mb(size.unpacked_bytes)
+        rows.append(Row("image size, unpacked", size.platform, unpacked, "MB", budget_mb, status))
+        rows.append(Row("image size, compressed", size.platform, _mb(size.compressed_bytes), "MB"))
+        rows.append(Row("layers", size.platform, len(size.layers), "count"))
+        notes.append(
+            f"{size.platform} largest layers: "
+            + "; ".join(_layer_line(layer) for layer in size.largest_layers())
+        )
+    platforms = [
+        {
+            **asdict(size),
+            "unpacked_bytes": size.unpacked_bytes,
+            "compressed_bytes": size.compressed_bytes,
+        }
+        for size in sizes
+    ]
+    details = {"ref": ref, "budget_mb": budget_mb, "platforms": platforms}
+    return Report(title="Image size", rows=tuple(rows), notes=tuple(notes), details=details)

@@ -1,0 +1,67 @@
+"""Helpers shared by the smoke tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from build_tools.containers import AgentRunnerContainer
+from build_tools.runtime.contract_loader import Contract, load_contract
+from tests.support.stigmer_workflow import StigmerRunInput, StigmerRunResult, run_stigmer_workflow
+
+# A second namespace, registered at server start, proves TEMPORAL_NAMESPACE is honoured.
+EXTRA_NAMESPACE = "smoke-extra"
+FAKE_MODEL = "fake-model"
+HOST_ALIAS = "host.docker.internal"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def host_user() -> str:
+    """The CLI runs the container as the user who started it (root 0:0 in CI)."""
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def run_workflow(
+    address: str, req: StigmerRunInput, namespace: str = "default"
+) -> StigmerRunResult:
+    """Host the test Stigmer workflow in this process and run it to the end.
+
+    Its queue is the Stigmer workflow's (`agent_execution_stigmer`), made unique per run.
+    """
+    from temporalio.client import Client
+
+    queue = unique(str(load_contract(PROJECT_ROOT).STIGMER_WORKFLOW_TASK_QUEUE))
+
+    async def go() -> StigmerRunResult:
+        client = await Client.connect(address, namespace=namespace)
+        return await run_stigmer_workflow(client, req, workflow_task_queue=queue)
+
+    return asyncio.run(go())
+
+
+def banner(container: AgentRunnerContainer) -> dict[str, Any]:
+    """The startup banner: the first log event carrying the resolved configuration."""
+    for event in container.events():
+        if isinstance(event.get("config"), dict):
+            config: dict[str, Any] = event["config"]
+            return config
+    raise AssertionError(f"no banner in the runner's output:\n{container.logs_text()}")
+
+
+def ready_line(container: AgentRunnerContainer, contract: Contract, timeout: float = 10) -> Any:
+    """The machine-readable ready event (the runner prints it just after its own check)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in container.events():
+            if event.get("event") == contract.ready_event:
+                return event
+        time.sleep(0.05)
+    raise AssertionError(f"no ready line in the runner's output:\n{container.logs_text()}")

@@ -1,0 +1,251 @@
+"""`build` end to end through a FakeHost, plus the Dockerfile's agreement with the contract."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from build_tools import wheelhouse
+from build_tools.build import build_clock, public_source_url
+from build_tools.cli import run
+from build_tools.errors import ConfigError, GitError, RegistryError
+from build_tools.host import CommandResult
+from build_tools.plan import LABEL_PREFIX, make_build_plan
+from build_tools.runtime.contract_loader import read_contract
+from tests.unit.fakes import FakeHost
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).parent / "data"
+REVISION = "fedcba9876543210fedcba9876543210fedcba98"
+ENGINE = "docker version --format {{.Server.Os}}/{{.Server.Arch}}"
+
+
+@dataclass
+class Project:
+    root: Path
+    wheel_digest: str
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A checkout with a one-wheel lock whose wheelhouse (and pip) is already complete."""
+    root = tmp_path / "checkout"
+    runner = root / "agent-runner"
+    (runner / "src" / "agent_runner").mkdir(parents=True)
+    shutil.copy(
+        PROJECT_ROOT / "agent-runner/src/agent_runner/contract.py",
+        runner / "src/agent_runner/contract.py",
+    )
+    (runner / "pyproject.toml").write_text('[project]\nversion = "3.1.4"\n', encoding="utf-8")
+    (root / "pyproject.toml").write_text(
+        '[tool.agent-runner-build]\nimage = "test-build/agent-runner"\n', encoding="utf-8"
+    )
+    wheel = b"wheel a"
+    digest = hashlib.sha256(wheel).hexdigest()
+    (runner / "requirements.lock").write_text(f"a==1.0 --hash=sha256:{digest}\n", "utf-8")
+    for arch in ("amd64", "arm64"):
+        (root / f"build/wheelhouse/{arch}/wheels").mkdir(parents=True)
+        (root / f"build/wheelhouse/{arch}/wheels/a-1.0-py3-none-any.whl").write_bytes(wheel)
+    (root / "build/wheelhouse/pip").mkdir()
+    (root / "build/wheelhouse/pip/pip-9-py3-none-any.whl").write_bytes(b"pip")
+    pin = wheelhouse.LockedRequirement(
+        "pip", "9", frozenset({hashlib.sha256(b"pip").hexdigest()}), None, 0
+    )
+    monkeypatch.setattr(wheelhouse, "PIP_PIN", pin)
+    return Project(root, digest)
+
+
+def _host(**overrides: object) -> FakeHost:
+    host = FakeHost(
+        commands={ENGINE: CommandResult((), 0, "linux/amd64\n", "")},
+        git_answers={
+            "rev-parse HEAD": REVISION + "\n",
+            "config --get remote.origin.url": "git@git.example.test:stigmer/agent-runner.git\n",
+        },
+        saved_images={
+            "test-build/agent-runner:dev": (DATA / "docker-save-probe-local.tar").read_bytes()
+        },
+    )
+    for name, value in overrides.items():
+        setattr(host, name, value)
+    return host
+
+
+def _run(project: Project, host: FakeHost, *argv: str) -> int:
+    return run(["build", *argv], {}, host_factory=lambda _env: host, project_root=project.root)
+
+
+def test_default_build_loads_the_host_platform_then_gates_its_size(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = _host()
+    assert _run(project, host) == 0
+    assert host.calls[0] == ("ensure_docker", None)
+    (request,) = host.builds
+    assert request.platforms == ("linux/amd64",)
+    assert request.tags == ("test-build/agent-runner:dev",)
+    assert request.load
+    assert not request.push
+    assert request.build_args["REVISION"] == REVISION
+    assert request.build_args["VERSION"] == "3.1.4"
+    assert request.build_args["SOURCE"] == "https://git.example.test/stigmer/agent-runner"
+    assert request.metadata_file == project.root / "build/reports/build-metadata.json"
+    assert ("image_save_stream", "test-build/agent-runner:dev") in host.calls
+    report = json.loads((project.root / "build/reports/image-size.json").read_text("utf-8"))
+    assert report["passed"] is True
+    out = capsys.readouterr().out
+    assert "size linux/amd64:" in out
+    assert "image-size.md" in out
+
+
+def test_push_measures_the_pushed_index(project: Project) -> None:
+    ref = "127.0.0.1:5000/test-build/agent-runner:dev"
+    host = _host(unresolvable={ref})  # the registry then refuses: proves where it looked
+    code = _run(
+        project,
+        host,
+        "--push",
+        "--registry",
+        "127.0.0.1:5000",
+        "--platform",
+        "linux/amd64,linux/arm64",
+    )
+    assert code == RegistryError.exit_code
+    (request,) = host.builds
+    assert request.push
+    assert not request.load
+    assert request.platforms == ("linux/amd64", "linux/arm64")
+    assert ("imagetools_inspect_raw", ref) in host.calls
+
+
+def test_a_size_over_budget_fails_after_writing_the_report(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pyproject = project.root / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text("utf-8")
+        + "\n[tool.agent-runner-build.budgets]\nimage-size-mb = 0.001\n",
+        "utf-8",
+    )
+    assert _run(project, _host()) == 7
+    report = json.loads((project.root / "build/reports/image-size.json").read_text("utf-8"))
+    assert report["passed"] is False
+    assert "over the 0.001 MB budget" in capsys.readouterr().err
+
+
+def test_dry_run_prints_the_plan_and_builds_nothing(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = _host()
+    assert _run(project, host, "--dry-run", "--json", "--offline") == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["platforms"] == ["linux/amd64"]
+    assert plan["base_image"] == "127.0.0.1:5000/agent-runner-base/python:3.13-trixie"
+    assert host.builds == []
+    assert all(call[0] not in {"ensure_docker", "image_save_stream"} for call in host.calls)
+
+
+def test_multi_platform_load_exits_2_before_any_work(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = _host()
+    assert _run(project, host, "--platform", "linux/amd64,linux/arm64") == 2
+    assert "Add --push" in capsys.readouterr().err
+    assert host.builds == []
+
+
+def test_an_unsupported_engine_platform_is_a_config_error(project: Project) -> None:
+    host = _host(commands={ENGINE: CommandResult((), 0, "linux/s390x\n", "")})
+    assert _run(project, host) == ConfigError.exit_code
+    assert host.builds == []
+
+
+def test_outside_git_the_revision_is_unknown(project: Project) -> None:
+    class NoGitHost(FakeHost):
+        def git(self, args: Sequence[str], *, cwd: Path) -> str:
+            raise GitError("`git rev-parse`", "not a git repository", "Run in a checkout.")
+
+    host = _host()
+    no_git = NoGitHost(**{name: getattr(host, name) for name in ("commands", "saved_images")})
+    assert _run(project, no_git) == 0
+    assert no_git.builds[0].build_args["REVISION"] == "unknown"
+    assert no_git.builds[0].build_args["SOURCE"] == ""
+
+
+def test_source_date_epoch_pins_the_created_label() -> None:
+    assert build_clock(FakeHost(environ={"SOURCE_DATE_EPOCH": "1700000000"})).isoformat() == (
+        "2023-11-14T22:13:20+00:00"
+    )
+    with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH"):
+        build_clock(FakeHost(environ={"SOURCE_DATE_EPOCH": "yesterday"}))
+
+
+@pytest.mark.parametrize(
+    ("remote", "url"),
+    [
+        ("git@git.example.test:org/repo.git", "https://git.example.test/org/repo"),
+        ("https://user:token@git.example.test/org/repo.git", "https://git.example.test/org/repo"),
+        ("ssh://git@git.example.test/org/repo", "https://git.example.test/org/repo"),
+        ("/srv/git/repo", ""),
+    ],
+)
+def test_source_url_never_carries_credentials(remote: str, url: str) -> None:
+    assert public_source_url(remote) == url
+
+
+# -- the Dockerfile agrees with the contract and the plan -------------------------------------
+
+DOCKERFILE = (PROJECT_ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+def _arg_default(name: str) -> str:
+    found = re.search(rf"^ARG {name}=(\S+)$", DOCKERFILE, re.MULTILINE)
+    assert found, f"ARG {name} has no default"
+    return found.group(1)
+
+
+def test_dockerfile_defaults_match_the_runtime_contract_and_pyproject() -> None:
+    contract = read_contract(PROJECT_ROOT)
+    assert int(_arg_default("RUNTIME_UID")) == contract.runtime_uid
+    assert int(_arg_default("RUNTIME_GID")) == contract.runtime_gid
+    assert _arg_default("WORKSPACE") == contract.workspace_mount
+    healthcheck = re.search(r'CMD \["python3", "-m", "([\w.]+)"\]', DOCKERFILE)
+    assert healthcheck
+    assert healthcheck.group(1) == contract.healthcheck_command[-1]
+    pyproject = (PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'base-image = "{_arg_default("BASE_IMAGE")}"' in pyproject
+
+
+def test_dockerfile_needs_no_frontend_image_and_no_fixed_python_path() -> None:
+    assert not re.search(r"^#\s*syntax=", DOCKERFILE, re.MULTILINE | re.IGNORECASE)
+    instructions = "\n".join(
+        line for line in DOCKERFILE.splitlines() if not line.lstrip().startswith("#")
+    )
+    assert "bin/python" not in instructions  # python3 from PATH works on both bases
+    final_stage = DOCKERFILE.split("AS runtime", 1)[1]
+    assert len(re.findall(r"^RUN ", final_stage, re.MULTILINE)) == 1  # QEMU on arm64
+
+
+def test_every_plan_label_is_set_by_the_dockerfile(project: Project) -> None:
+    from build_tools.build import gather_source_info
+    from build_tools.config import load_config
+    from build_tools.plan import BuildOptions
+
+    config = load_config(project.root, {})
+    source = gather_source_info(config, _host())
+    plan = make_build_plan(config, BuildOptions("linux/amd64"), source, build_clock(FakeHost()))
+    for key, value in plan.labels.items():
+        assert key.startswith(LABEL_PREFIX)
+        assert f'{key}="' in DOCKERFILE, f"{key} is not a LABEL in the Dockerfile"
+        arg = re.search(rf'{re.escape(key)}="\$\{{(\w+)\}}"', DOCKERFILE)
+        if arg:  # set from a build arg: the plan must pass that arg with this value
+            assert plan.build_args[arg.group(1)] == value
+        else:
+            assert f'{key}="{value}"' in DOCKERFILE

@@ -1,0 +1,230 @@
+"""Cold-start phases, idle memory, report and gate, on saved real docker output.
+
+Fixtures (tests/unit/data/startup), from one real run of the image against the Temporal
+test image on this project's build host: `docker logs --timestamps` of the runner (banner,
+then the ready line), `docker inspect --format '{{json .State}}'` and
+`docker stats --no-stream --format '{{json .}}'` taken ~1 s after it became ready.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from build_tools.config import Budgets
+from build_tools.errors import BudgetExceededError, RuntimeContainerError
+from build_tools.host import CommandResult
+from build_tools.startup import (
+    ColdStart,
+    StartupResult,
+    StartupTarget,
+    build_report,
+    cold_start_phases,
+    floor_argv,
+    gate,
+    measure_cold_start,
+    measure_floor,
+    memory_bytes,
+    parse_log_lines,
+    parse_timestamp,
+    report_and_gate,
+    run_argv,
+)
+from tests.unit.fakes import FakeHost
+
+DATA = Path(__file__).parent / "data" / "startup"
+LOGS = (DATA / "docker-logs-timestamps.txt").read_text(encoding="utf-8")
+STATE = (DATA / "docker-inspect-state.json").read_text(encoding="utf-8")
+STATS = (DATA / "docker-stats.json").read_text(encoding="utf-8")
+STARTED_AT = "2026-11-29T14:03:36.828920338Z"
+TARGET = StartupTarget(
+    image="stigmer/agent-runner:dev",
+    env=(("TEMPORAL_SERVICE_ADDRESS", "127.0.0.1:7233"),),
+    queue_variable="TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE",
+    user="1000:1000",
+    labels=(("org.example.session", "s1"),),
+)
+
+
+def ok(stdout: str = "") -> CommandResult:
+    return CommandResult(("docker",), 0, stdout, "")
+
+
+@dataclass
+class FakeClock:
+    now: float
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_timestamps_keep_microseconds_and_accept_offsets() -> None:
+    base = parse_timestamp("2026-11-29T14:03:36Z")
+    assert parse_timestamp(STARTED_AT) - base == pytest.approx(0.828920, abs=1e-6)
+    assert parse_timestamp("2026-11-29T15:03:36.5+01:00") - base == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="RFC 3339"):
+        parse_timestamp("yesterday")
+
+
+def test_log_lines_of_a_real_run_are_timed_and_parsed() -> None:
+    lines = parse_log_lines(LOGS + "\nnot a log line\n")
+    assert len(lines) == 2
+    (first, banner), (second, ready) = lines
+    assert banner is not None
+    assert banner["msg"] == "agent-runner starting"
+    assert ready is not None
+    assert ready["event"] == "ready"
+    assert second - first == pytest.approx(1.698168, abs=1e-5)
+
+
+def test_memory_of_real_docker_stats_and_units() -> None:
+    assert memory_bytes(json.loads(STATS)) == int(99.56 * 2**20)
+    assert memory_bytes({"MemUsage": "512kB / 1GB"}) == 512_000
+    with pytest.raises(RuntimeContainerError, match="docker stats said"):
+        memory_bytes({"MemUsage": "-- / --"})
+
+
+def test_phases_are_seconds_after_docker_run() -> None:
+    t0 = parse_timestamp("2026-11-29T14:03:36.600Z")
+    lines = parse_log_lines(LOGS)
+    phases = cold_start_phases(
+        t0, parse_timestamp(STARTED_AT), lines, t0 + 2.3, ready_event="ready", memory=99_000_000
+    )
+    assert phases.started == pytest.approx(0.2289, abs=1e-4)
+    assert phases.first_log == pytest.approx(0.5908, abs=1e-4)
+    assert phases.connected is None  # this runner logs no "connected" line
+    assert phases.ready_line == pytest.approx(2.2889, abs=1e-4)
+    assert phases.poller_visible == pytest.approx(2.3)
+    assert phases.idle_memory_mb == 99.0
+
+
+def test_a_connected_log_line_becomes_its_own_phase() -> None:
+    lines = [(10.5, {"msg": "Temporal connected", "address": "x"}), (10.1, None)]
+    phases = cold_start_phases(10.0, 10.05, sorted(lines), 11.0, ready_event="ready", memory=None)
+    assert phases.connected == 0.5
+    assert phases.first_log == pytest.approx(0.1)
+    assert phases.idle_memory_mb is None
+
+
+def test_run_and_floor_use_the_same_image_user_network_and_labels() -> None:
+    run = run_argv(TARGET, "n1", "q1")
+    floor = floor_argv(TARGET, "n2")
+    assert run[:3] == ["docker", "run", "--detach"]
+    assert run[-1] == TARGET.image
+    assert "TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE=q1" in run
+    for argv in (run, floor):
+        assert argv[argv.index("--user") + 1] == "1000:1000"
+        assert argv[argv.index("--network") + 1] == "host"
+        assert argv[argv.index("--label") + 1] == "org.example.session=s1"
+    assert floor[-3:] == [TARGET.image, "-c", "pass"]
+    assert floor[floor.index("--entrypoint") + 1] == "python3"
+    assert "--detach" not in floor
+
+
+def _scripted_host(state: str = STATE) -> FakeHost:
+    return FakeHost(
+        commands={
+            "docker run --detach": ok("c0ffee\n"),
+            "docker inspect": ok(state),
+            "docker stats": ok(STATS),
+            "docker logs --timestamps": ok(LOGS),
+            "docker logs": ok(""),
+            "docker stop --time 10": ok("c0ffee\n"),
+            "docker rm --force": ok(),
+            "docker run --name": ok(),
+        }
+    )
+
+
+def test_one_cold_start_on_a_scripted_host() -> None:
+    host = _scripted_host()
+    fake = FakeClock(parse_timestamp("2026-11-29T14:03:36.600Z"))
+    answers = iter([[], [], [], ["agent-runner-1@vm"]])
+
+    cold = measure_cold_start(
+        host,
+        TARGET,
+        lambda queue: next(answers),
+        ready_event="ready",
+        settle_seconds=1.0,
+        clock=fake.clock,
+        sleep=fake.sleep,
+    )
+
+    assert cold.poller_visible == pytest.approx(0.06)  # three 20 ms polls came back empty
+    assert cold.idle_memory_mb == pytest.approx(104.4, abs=0.1)
+    assert cold.started == pytest.approx(0.2289, abs=1e-4)
+    assert (cold.stop_seconds, cold.stop_exit_code) == (0.0, 0)  # the fake clock did not move
+    commands = [" ".join(argv[:3]) for kind, argv in host.calls if kind == "run"]
+    assert commands[0] == "docker run --detach"
+    assert commands[-1] == "docker rm --force"  # always removed
+
+
+def test_a_runner_that_exits_fails_the_measurement_and_is_removed() -> None:
+    exited = json.dumps({"Running": False, "ExitCode": 78, "StartedAt": STARTED_AT})
+    host = _scripted_host(exited)
+    fake = FakeClock(0.0)
+    with pytest.raises(RuntimeContainerError, match="exited with 78"):
+        measure_cold_start(
+            host, TARGET, lambda q: [], ready_event="ready", clock=fake.clock, sleep=fake.sleep
+        )
+    assert host.calls[-1][1][:3] == ("docker", "rm", "--force")
+
+
+def test_the_floor_is_the_time_docker_run_takes() -> None:
+    host = _scripted_host()
+    ticks = iter([100.0, 100.25])
+    assert measure_floor(host, TARGET, clock=lambda: next(ticks)) == 0.25
+    assert host.calls[-1][1][:3] == ("docker", "rm", "--force")
+
+
+def _result(cold: float, memory: float, stop_code: int = 0) -> StartupResult:
+    run = ColdStart(0.2, 0.5, None, cold, cold, memory, 0.3, 0)
+    slow = ColdStart(0.2, 0.5, None, cold * 3, cold * 3, memory + 10, 0.5, stop_code)
+    return StartupResult("linux/amd64", (run, run, slow), (0.25, 0.3, 0.2))
+
+
+def test_report_gates_the_medians_and_reports_ratio_phases_and_goals() -> None:
+    report = build_report(_result(1.5, 60.0), Budgets(cold_start_seconds=2.0, idle_memory_mb=80))
+    rows = {row.metric: row for row in report.rows}
+    assert rows["cold start (median)"].value == 1.5
+    assert rows["cold start (median)"].status == "pass"
+    assert rows["cold start (max)"].value == 4.5
+    assert rows["cold start / floor"].value == 6.0
+    assert rows["idle memory (median)"].status == "pass"
+    assert rows["docker stop (max)"].value == 0.5
+    assert "phase: temporal connected (median)" not in rows
+    assert any("no 'temporal connected' line" in note for note in report.notes)
+    gate(report)  # within budget: no error
+
+
+def test_over_budget_fails_with_the_budget_exit_code(tmp_path: Path) -> None:
+    budgets = Budgets(cold_start_seconds=1.0, idle_memory_mb=50)
+    with pytest.raises(BudgetExceededError) as caught:
+        report_and_gate(_result(1.5, 60.0), budgets, tmp_path, {})
+    assert caught.value.exit_code == 7
+    assert "cold start (median) 1.5 s > 1" in str(caught.value)
+    assert "idle memory (median) 60 MB > 50" in str(caught.value)
+    saved = json.loads((tmp_path / "startup.json").read_text(encoding="utf-8"))
+    assert saved["passed"] is False  # the report is written before the gate fails
+    assert (tmp_path / "startup.md").read_text(encoding="utf-8").count("❌ fail") == 2
+
+
+def test_a_stop_that_needed_sigkill_is_noted() -> None:
+    report = build_report(_result(1.0, 50.0, stop_code=137), Budgets())
+    assert any("docker stop exit codes [0, 137]" in note for note in report.notes)
+
+
+def test_the_cli_refuses_zero_runs_before_touching_docker(tmp_path: Path) -> None:
+    from build_tools.cli import run
+
+    host = FakeHost()
+    code = run(["startup", "--image", "img:1", "--runs", "0"], {}, lambda _env: host, tmp_path)
+    assert code == 2
+    assert host.calls == []
