@@ -88,10 +88,12 @@ COPY --from=code /opt/agent-runner/app /opt/agent-runner/app
 
 # PYTHONPATH rather than a .pth file: the base's site-packages path differs between bases.
 ENV PYTHONPATH=/opt/agent-runner/app:/opt/agent-runner/site-packages \
-    SANDBOX_ROOT_DIR=${WORKSPACE} \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-WORKDIR ${WORKSPACE}
+# SANDBOX_ROOT_DIR is deliberately not set here: a canonical variable baked into the image
+# would beat the WORKSPACE_ROOT alias the CLI passes. From / the contract's default
+# (./workspace) is the workspace mount itself.
+WORKDIR /
 # Fixed numeric non-root UID/GID so host bind mounts of the workspace can be chowned to match.
 USER ${RUNTIME_UID}:${RUNTIME_GID}
 # The runner handles SIGTERM (drains in-flight activities, exits 0).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 import shutil
 from collections.abc import Sequence
@@ -211,14 +212,28 @@ def _arg_default(name: str) -> str:
     return found.group(1)
 
 
+def test_dockerfile_sets_no_contract_variable_and_its_workdir_makes_the_default_the_mount() -> None:
+    # An ENV for a canonical name would silently beat the alias the CLI passes
+    # (WORKSPACE_ROOT vs SANDBOX_ROOT_DIR): the image leaves every contract variable unset.
+    contract = read_contract(PROJECT_ROOT)
+    env_lines = re.findall(r"^(?:ENV|\s{4})\s*([A-Z_]+)=", DOCKERFILE, re.MULTILINE)
+    declared = {var.name for var in contract.env_vars}
+    declared |= {alias for var in contract.env_vars for alias in var.aliases}
+    assert env_lines
+    assert not declared & set(env_lines)
+    workdirs = re.findall(r"^WORKDIR (\S+)$", DOCKERFILE, re.MULTILINE)
+    default = str(contract.env_var("SANDBOX_ROOT_DIR").default)
+    assert posixpath.normpath(posixpath.join(workdirs[-1], default)) == contract.workspace_mount
+
+
 def test_dockerfile_defaults_match_the_runtime_contract_and_pyproject() -> None:
     contract = read_contract(PROJECT_ROOT)
     assert int(_arg_default("RUNTIME_UID")) == contract.runtime_uid
     assert int(_arg_default("RUNTIME_GID")) == contract.runtime_gid
     assert _arg_default("WORKSPACE") == contract.workspace_mount
-    healthcheck = re.search(r'CMD \["python3", "-m", "([\w.]+)"\]', DOCKERFILE)
+    healthcheck = re.search(r"CMD (\[.*\])$", DOCKERFILE, re.MULTILINE)
     assert healthcheck
-    assert healthcheck.group(1) == contract.healthcheck_command[-1]
+    assert tuple(json.loads(healthcheck.group(1))) == contract.healthcheck_command
     pyproject = (PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert f'base-image = "{_arg_default("BASE_IMAGE")}"' in pyproject
 

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import socket
-import threading
 import time
 from datetime import timedelta
 
@@ -25,7 +24,7 @@ from temporalio.runtime import (
 from temporalio.worker import Worker
 
 from agent_runner import contract
-from agent_runner.activities import RunnerActivities, load_agent_module
+from agent_runner.activities import RunnerActivities
 from agent_runner.config import Config
 from agent_runner.logs import emit_event
 from agent_runner.readiness import remove_ready_file, write_ready_file
@@ -180,9 +179,9 @@ class Runner:
         worker_task = asyncio.create_task(worker.run())
         try:
             if await self.wait_until_polling(client, worker_task):
+                # The LLM stack is not preloaded: it would take idle memory from ~63 to
+                # ~105 MB, and the first ExecuteGraphton pays its ~1 s import instead.
                 self.announce_ready()
-                # Warm the heavy agent imports off the loop, after registration.
-                threading.Thread(target=load_agent_module, name="preload", daemon=True).start()
             stop_task = asyncio.create_task(self.stop.wait())
             await asyncio.wait({worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
             stop_task.cancel()

@@ -243,7 +243,7 @@ def test_status_when_temporal_is_unreachable_does_not_claim_a_poller(
 ) -> None:
     cid = host.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
     probe = {"healthy": False, "ready": None, "pollers": None, "temporal": "unreachable: x"}
-    host.commands[f"docker exec {cid} python -c"] = CommandResult((), 0, json.dumps(probe), "")
+    host.commands[f"docker exec {cid} python3 -c"] = CommandResult((), 0, json.dumps(probe), "")
     report = lifecycle.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
     assert report["poller_registered"] is None
     assert report["temporal"] == "unreachable: x"
