@@ -38,11 +38,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (real Docker, registry and Temporal); args go to pytest."""
+    """Unit, then integration tests (real Docker, registry, Temporal); args go to pytest."""
     _install(session, "test")
     # pytest exits 5 when it collected nothing; nox treats every non-zero code as failure,
     # so a filter that selects no test fails the session instead of passing silently.
-    session.run("python", "-m", "pytest", *(session.posargs or ["tests"]))
+    targets = session.posargs or ["tests/unit", "tests/integration"]
+    session.run("python", "-m", "pytest", *targets)
 
 
 @nox.session(python=PYTHON)

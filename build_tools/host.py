@@ -56,6 +56,9 @@ class BuildxRequest:
     load: bool = False
     builder: str | None = None
     no_cache: bool = False
+    # Always ask the registry for FROM images: with the containerd image store a stale local
+    # copy of a moved tag (a re-seeded base) would otherwise win silently.
+    pull: bool = True
     target: str | None = None
     # OCI attestations stay off unless asked for: they show up as unknown/unknown
     # platform entries that confuse `docker pull` users and our own index checks.
@@ -234,6 +237,7 @@ class RealHost:
                 load=request.load,
                 builder=request.builder,
                 cache=not request.no_cache,
+                pull=request.pull,
                 target=request.target,
                 provenance=request.provenance,
                 sbom=request.sbom,

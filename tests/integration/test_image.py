@@ -186,13 +186,18 @@ def test_runs_as_the_contract_user_with_the_declared_runtime(built_image: BuiltI
     assert config["User"] == f"{contract.runtime_uid}:{contract.runtime_gid}"
     assert config["Entrypoint"] == ["python3", "-m", "agent_runner"]
     assert config["StopSignal"] == "SIGTERM"
-    assert config["Healthcheck"]["Test"] == ["CMD", "python3", "-m", "agent_runner.healthcheck"]
+    assert config["Healthcheck"]["Test"] == ["CMD", *contract.healthcheck_command]
     env = dict(item.split("=", 1) for item in config["Env"])
-    assert env["SANDBOX_ROOT_DIR"] == contract.workspace_mount
+    # No contract variable is baked in (it would shadow the CLI's aliases); from the
+    # image's working directory the contract's default sandbox root is the mount.
+    assert "SANDBOX_ROOT_DIR" not in env
+    assert config["WorkingDir"] == "/"
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert env["PYTHONUNBUFFERED"] == "1"
+    default_root = str(contract.env_var("SANDBOX_ROOT_DIR").default)
     probe = (
-        "import os, json, pathlib; w = os.environ['SANDBOX_ROOT_DIR']; st = os.stat(w);"
+        f"import os, json, pathlib; w = os.path.abspath({default_root!r});"
+        f"assert w == {contract.workspace_mount!r}, w; st = os.stat(w);"
         "pathlib.Path(w, 'probe').write_text('x');"
         "print(json.dumps([os.getuid(), os.getgid(), st.st_uid, st.st_gid]))"
     )

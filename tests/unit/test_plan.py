@@ -148,6 +148,11 @@ def test_builder_and_no_cache_pass_through() -> None:
     assert (request.builder, request.no_cache) == ("remote", True)
 
 
+def test_base_image_is_always_asked_of_the_registry() -> None:
+    # A stale local copy of a moved base tag must not win over the registry's.
+    assert make_build_plan(CONFIG, HOST, SOURCE, NOW).request().pull is True
+
+
 def test_created_is_utc_with_second_precision() -> None:
     east = timezone(timedelta(hours=2))
     assert created_timestamp(datetime(2026, 1, 1, 1, 0, 0, tzinfo=east)) == "2025-12-31T23:00:00Z"
