@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -32,6 +31,7 @@ from build_tools.errors import BuildError
 from build_tools.host import BuildxRequest, Host, stderr_log
 from build_tools.plan import BuildOptions, SourceInfo, make_build_plan
 from build_tools.report import Report, Row, default_report_dir, to_markdown, write_report
+from build_tools.wheelhouse import prepare_image_wheelhouse
 
 Clock = Callable[[], float]
 # (config, platform, tag, no_cache) -> the request `nox -s build` would make for that platform.
@@ -228,21 +228,6 @@ def plan_request_maker(source: SourceInfo, now: datetime) -> RequestMaker:
 Preparer = Callable[[ToolConfig, Sequence[str], Host, IO[str]], None]
 
 
-def _prepare_wheelhouse(
-    config: ToolConfig, platforms: Sequence[str], host: Host, log: IO[str]
-) -> None:
-    from build_tools.wheelhouse import prepare_wheelhouse
-
-    prepare_wheelhouse(
-        config.lock_file,
-        config.work_dir / "wheelhouse",
-        platforms,
-        host,
-        python=sys.executable,  # as `build` does: the toolchain's interpreter and its pip
-        log=log,
-    )
-
-
 def run_bench(
     args: argparse.Namespace,
     config: ToolConfig,
@@ -250,7 +235,7 @@ def run_bench(
     *,
     clock: Clock = time.perf_counter,
     make_request: RequestMaker | None = None,
-    prepare: Preparer = _prepare_wheelhouse,
+    prepare: Preparer = prepare_image_wheelhouse,
     log: IO[str] | None = None,
 ) -> int:
     """`nox -s bench`: time the cases, write build/reports/bench.{json,md}, print the table."""

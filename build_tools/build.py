@@ -33,7 +33,7 @@ from build_tools.plan import (
     SourceInfo,
     make_build_plan,
 )
-from build_tools.wheelhouse import SUPPORTED_PLATFORMS, prepare_wheelhouse
+from build_tools.wheelhouse import SUPPORTED_PLATFORMS, prepare_image_wheelhouse
 
 METADATA_FILE = "build-metadata.json"  # beside the reports: buildx's result (digest)
 SIZE_REPORT_STEM = "image-size"
@@ -198,14 +198,7 @@ def run_build(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
         out.write(plan.dumps() if getattr(args, "json", False) else plan.describe())
         return 0
     log = stderr_log()
-    prepare_wheelhouse(
-        config.lock_file,
-        config.work_dir / "wheelhouse",
-        plan.platforms,
-        host,
-        python=sys.executable,  # the toolchain's own interpreter and its pip (nox installs it)
-        log=log,
-    )
+    prepare_image_wheelhouse(config, plan.platforms, host, log)
     from build_tools.report import default_report_dir
 
     report_dir: Path = getattr(args, "report_dir", None) or default_report_dir(config.project_root)

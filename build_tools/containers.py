@@ -353,13 +353,12 @@ def run_startup_measurement(
 ) -> Report:
     """Measure against `temporal_address` (else a Temporal container of its own); gate."""
     from build_tools.build import engine_platform
-    from build_tools.runtime.contract_loader import load_contract, read_contract
+    from build_tools.runtime.contract_loader import read_contract
     from build_tools.temporal_image import ensure_temporal_image
 
     host.ensure_docker()
     host.image_inspect(image)
     contract = read_contract(config.project_root)
-    ready_event = str(load_contract(config.project_root).READY_EVENT)
     label = session or f"startup-{uuid.uuid4().hex[:10]}"
     with contextlib.ExitStack() as stack:
         if temporal_address is None:
@@ -372,7 +371,7 @@ def run_startup_measurement(
             startup_target(contract, image, temporal_address, session=label),
             probe.pollers,
             platform=engine_platform(host),
-            ready_event=ready_event,
+            ready_event=contract.ready_event,
             runs=runs,
         )
     return report_and_gate(result, config.budgets, report_dir, host.environment())

@@ -1,8 +1,9 @@
 """Every failure the toolchain reports, and the exit code each one maps to.
 
-Messages follow one form: "<what> failed because <why>. <what to do>." The command-line
-entry point catches `BuildToolsError` and exits with its `exit_code`; nothing else in the
-package calls `sys.exit`.
+Messages follow one form: "<what> failed because <why>. <what to do>." The two
+command-line entry points (`build_tools/cli.py`, `build_tools/runtime/cli.py`) each catch
+`BuildToolsError` in one place and exit with its `exit_code`; nothing else in the package
+calls `sys.exit`. The README lists the codes (a unit test keeps it in step).
 """
 
 from __future__ import annotations

@@ -3,6 +3,14 @@
 Every call to docker (through python-on-whales), to a registry over HTTP, to git or to any
 other subprocess lives here. The rest of `build_tools` receives a `Host` as an argument
 and stays pure; unit tests pass a fake `Host` instead of patching internals.
+
+This module is longer than the project's ~400-line guideline on purpose: keeping every
+side effect in one file is what makes the seam checkable (one place to read, one Protocol
+for `tests/unit/fakes.py` to mirror). Splitting it would spread side effects again.
+Instead `RealHost` is grouped in sections, in this order: generic subprocess, docker
+(engine check, builds, images, imagetools, push), the agent-runner container, detached
+processes (`--no-docker`), registries over HTTP, git. (The smoke tests' container seam,
+testcontainers and the Temporal API, is `containers.py` and `temporal_api.py`.)
 """
 
 from __future__ import annotations
@@ -121,6 +129,7 @@ class Host(Protocol):
 
     def image_pull(self, ref: str) -> None: ...
 
+    # Detached processes (build_tools.runtime --no-docker).
     def spawn_detached(
         self, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, cwd: Path
     ) -> int: ...
@@ -129,6 +138,7 @@ class Host(Protocol):
 
     def signal_process(self, pid: int, signum: int) -> None: ...
 
+    # Releases: git, and what a registry already holds.
     def git(self, args: Sequence[str], *, cwd: Path) -> str: ...
 
     def manifest_digest(self, ref: str) -> str | None: ...
@@ -197,7 +207,11 @@ class RealHost:
             )
         return result
 
-    # -- docker ---------------------------------------------------------------------------
+    def environment(self) -> Mapping[str, str]:
+        """The environment this host was made with (read-only), e.g. for GITHUB_STEP_SUMMARY."""
+        return MappingProxyType(self._environ)
+
+    # -- docker: engine check, builds, images, imagetools, push ---------------------------
 
     def _docker(self) -> Any:
         # Imported here: python-on-whales reads the environment when clients are made,
@@ -217,7 +231,7 @@ class RealHost:
         if probe.returncode != 0:
             raise DockerDaemonError(
                 "Contacting the Docker engine",
-                f"it did not answer ({probe.stderr.strip().splitlines()[-1:] or ['no output']})",
+                f"it did not answer ({(probe.stderr.strip().splitlines() or ['no output'])[-1]})",
                 "Start dockerd (or Docker Desktop), or fix DOCKER_HOST, and retry.",
             )
 
@@ -282,6 +296,21 @@ class RealHost:
                 "Check registry reachability and push rights, then retry.",
             )
 
+    def manifest_digest(self, ref: str) -> str | None:
+        """Digest of the manifest or index `ref` names in its registry; None if there is none."""
+        argv = ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"]
+        result = self.run(argv, check=False)
+        if result.returncode != 0:
+            if result.stderr.strip().endswith("not found"):
+                return None
+            raise RegistryError(
+                f"Resolving {ref}",
+                f"the registry did not answer ({result.stderr.strip()[-200:]})",
+                "Check registry reachability and your login (docker login), then retry.",
+            )
+        digest: str = json.loads(result.stdout)["digest"]
+        return digest
+
     def image_inspect(self, ref: str) -> dict[str, Any]:
         result = self.run(["docker", "image", "inspect", ref], check=False)
         if result.returncode != 0:
@@ -344,10 +373,6 @@ class RealHost:
                 f"docker push exited with {result.returncode}: {result.stderr.strip()[-200:]}",
                 "Check that the registry is up (bash .ci/provision-docker-host) and retry.",
             )
-
-    def environment(self) -> Mapping[str, str]:
-        """The environment this host was made with (read-only), e.g. for GITHUB_STEP_SUMMARY."""
-        return MappingProxyType(self._environ)
 
     # -- the agent-runner container (build_tools.runtime) ------------------------------------
 
@@ -420,20 +445,29 @@ class RealHost:
                 "Check the version and registry access, or build it locally (nox -s build).",
             )
 
+    # -- detached processes (build_tools.runtime --no-docker) --------------------------------
+
     def spawn_detached(
         self, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, cwd: Path
     ) -> int:
         """Start a process in its own session, output appended to `log_path`; return its PID."""
         with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            try:
+                process = subprocess.Popen(
+                    list(argv),
+                    cwd=cwd,
+                    env=dict(env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except OSError as exc:  # not found, not executable: no process was started
+                raise RuntimeContainerError(
+                    f"Starting {argv[0]}",
+                    f"it could not be executed ({exc.strerror})",
+                    "Pass an existing interpreter that has agent-runner installed (--python).",
+                ) from exc
         self._children[process.pid] = process
         return process.pid
 
@@ -489,21 +523,6 @@ class RealHost:
             while chunk := response.read(1 << 20):
                 yield chunk
 
-    def manifest_digest(self, ref: str) -> str | None:
-        """Digest of the manifest or index `ref` names in its registry; None if there is none."""
-        argv = ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"]
-        result = self.run(argv, check=False)
-        if result.returncode != 0:
-            if result.stderr.strip().endswith("not found"):
-                return None
-            raise RegistryError(
-                f"Resolving {ref}",
-                f"the registry did not answer ({result.stderr.strip()[-200:]})",
-                "Check registry reachability and your login (docker login), then retry.",
-            )
-        digest: str = json.loads(result.stdout)["digest"]
-        return digest
-
     def registry_tags(self, repository: str) -> tuple[str, ...]:
         """Every tag of `registry/name` (empty if the name is unknown), following pagination.
 
@@ -547,10 +566,20 @@ class RealHost:
         fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         query = urllib.parse.urlencode({k: v for k, v in fields.items() if k != "realm"})
         realm = fields.get("realm", "")
+        what = "Getting an anonymous registry token"
         if not realm.startswith("https://"):
-            raise RegistryError("Getting a registry token", f"realm {realm!r} is not https", "")
-        with urllib.request.urlopen(f"{realm}?{query}", timeout=60) as response:  # noqa: S310
-            body = json.loads(response.read())
+            raise RegistryError(
+                what, f"the token service {realm!r} is not https", "Use an https registry."
+            )
+        try:
+            with urllib.request.urlopen(f"{realm}?{query}", timeout=60) as response:  # noqa: S310
+                body = json.loads(response.read())
+        except urllib.error.URLError as exc:  # HTTPError included
+            raise RegistryError(
+                what,
+                f"the token service did not answer ({exc})",
+                "Check the registry's reachability and that it allows anonymous pulls.",
+            ) from exc
         token: str = body.get("token") or body.get("access_token") or ""
         return token
 

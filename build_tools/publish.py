@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -253,7 +252,7 @@ def image_request(config: ToolConfig, host: Host, version: semver.Version) -> Bu
     """The agent-runner image build from the build plan (`push_build` sets tags and push)."""
     from build_tools.build import build_clock, gather_source_info
     from build_tools.plan import BuildOptions, make_build_plan
-    from build_tools.wheelhouse import prepare_wheelhouse
+    from build_tools.wheelhouse import prepare_image_wheelhouse
 
     options = BuildOptions(
         host_platform=config.platforms[0],
@@ -263,14 +262,7 @@ def image_request(config: ToolConfig, host: Host, version: semver.Version) -> Bu
         version=str(version),
     )
     plan = make_build_plan(config, options, gather_source_info(config, host), build_clock(host))
-    prepare_wheelhouse(
-        config.lock_file,
-        config.work_dir / "wheelhouse",
-        plan.platforms,
-        host,
-        python=sys.executable,
-        log=stderr_log(),
-    )
+    prepare_image_wheelhouse(config, plan.platforms, host, stderr_log())
     return plan.request()
 
 

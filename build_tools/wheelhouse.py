@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from build_tools.config import ToolConfig
 from build_tools.errors import ExternalCommandError, WheelhouseError
 from build_tools.host import Host
 
@@ -242,6 +244,22 @@ def _prepare_pip(root: Path, pin: LockedRequirement, host: Host, python: str, lo
     for stray in strays:
         stray.unlink()  # an older pinned pip: exactly one pip wheel keeps the glob unambiguous
     return pip_dir
+
+
+def prepare_image_wheelhouse(
+    config: ToolConfig, platforms: Sequence[str], host: Host, log: IO[str]
+) -> None:
+    """The wheelhouse the Dockerfile copies (`build/wheelhouse`) for `platforms`, filled by
+    the toolchain's own interpreter and its pip (nox installs it): what build, publish and
+    bench all use."""
+    prepare_wheelhouse(
+        config.lock_file,
+        config.work_dir / "wheelhouse",
+        platforms,
+        host,
+        python=sys.executable,
+        log=log,
+    )
 
 
 def prepare_wheelhouse(

@@ -138,7 +138,7 @@ def test_start_status_logs_stop_start_keeps_the_workspace(
     match = READY_LINE.search(started)
     assert match, started
     print(f"measured cold start via start: {match['seconds']} s")  # shown with -s
-    assert float(match["seconds"]) < tool_config.budgets.cold_start_seconds
+    assert 0 < float(match["seconds"]) < tool_config.budgets.cold_start_seconds
 
     status = local.status()
     assert status["state"] == "running"
@@ -299,6 +299,16 @@ def no_docker(tmp_path: Path, contract: Contract) -> Iterator[Local]:
             os.kill(state["pid"], signal.SIGKILL)
 
 
+def test_no_docker_with_a_missing_interpreter_exits_11(no_docker: Local, tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-python")
+    result = no_docker("start", "--python", missing, "--timeout", "5")
+    assert result.returncode == 11, result.stderr
+    assert result.stderr.startswith(f"agent-runner-local: Starting {missing} failed because")
+    assert "--python" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert read_state(no_docker.data_dir) is None  # nothing half-done
+
+
 def test_no_docker_mode_passes_the_same_checklist(
     no_docker: Local, temporal: TemporalDevServer, tool_config: ToolConfig
 ) -> None:
@@ -308,7 +318,7 @@ def test_no_docker_mode_passes_the_same_checklist(
     match = READY_LINE.search(started)
     assert match, started
     print(f"measured cold start via start --no-docker: {match['seconds']} s")  # shown with -s
-    assert float(match["seconds"]) < tool_config.budgets.cold_start_seconds
+    assert 0 < float(match["seconds"]) < tool_config.budgets.cold_start_seconds
     status = no_docker.status()
     assert status["state"] == "running"
     assert status["poller_registered"] is True, status

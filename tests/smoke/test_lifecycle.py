@@ -13,6 +13,7 @@ from tests.smoke.helpers import HOST_ALIAS, run_workflow, unique
 from tests.support.fake_ollama import DEFAULT_SCRIPT, FakeOllama
 from tests.support.stigmer_workflow import StigmerRunInput
 
+# The requirement: `docker stop` returns within 2 s, exit 0 (measured: ~0.1 s).
 STOP_LIMIT_SECONDS = 2.0
 WRITTEN_PATH = str(DEFAULT_SCRIPT[0].tool_calls[0][1]["path"])
 
