@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.config import ToolConfig, load_config
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ConfigError
 from build_tools.host import Host, RealHost
 
 Handler = Callable[[argparse.Namespace, ToolConfig, Host], int]
@@ -64,8 +64,17 @@ def _temporal_image_handler(args: argparse.Namespace, config: ToolConfig, host: 
 
 
 def _startup_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
-    from build_tools.startup import run_startup
-
+    try:
+        from build_tools.startup import run_startup
+    except ModuleNotFoundError as missing:
+        # The measurement drives testcontainers and the temporalio client, which only the
+        # test extra and agent-runner's lock install (nox -s smoke has both).
+        raise ConfigError(
+            "Measuring cold start",
+            f"the Python package {missing.name!r} is not installed",
+            "Run it through `nox -s smoke`, or `pip install -e .[test]` plus "
+            "agent-runner/requirements.lock.",
+        ) from missing
     return run_startup(args, config, host)
 
 
