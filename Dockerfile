@@ -60,6 +60,26 @@ RUN if [ "$COMPILE_BYTECODE" = 1 ]; then \
         python3 -m compileall -q -j0 --invalidation-mode unchecked-hash /opt/agent-runner/app; \
     fi
 
+# -- stdlib: the base's standard library as bytecode, compiled on the BUILD platform ---------
+# Neither base ships stdlib .pyc files and the runtime user cannot write them, so without
+# this every container start recompiles asyncio, logging, typing, ... (~0.25 s of a ~0.9 s
+# cold start, measured). Bytecode does not depend on the architecture; checked-hash .pyc
+# files are used only while their source is byte-identical, so a stdlib file that differs
+# on the target is recompiled in memory, never misread. Only the __pycache__ directories
+# are kept, under their absolute paths, so the runtime stage merges them in with one COPY
+# and no base-specific path is written here (copied by python3: the bases have no find).
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS stdlib
+ARG COMPILE_BYTECODE
+RUN set -eu; \
+    mkdir /stdlib-bytecode; \
+    if [ "$COMPILE_BYTECODE" = 1 ]; then \
+        stdlib=$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))'); \
+        python3 -m compileall -q -j0 --invalidation-mode checked-hash \
+            -x '/(test|tests|idlelib|tkinter|turtledemo|lib2to3|ensurepip)/' "$stdlib"; \
+        python3 -c 'import os, shutil, sys; [shutil.copytree(d, "/stdlib-bytecode" + d) \
+            for d, _, _ in os.walk(sys.argv[1]) if os.path.basename(d) == "__pycache__"]' "$stdlib"; \
+    fi
+
 # -- runtime: the target platform; no compilers, no pip, no caches ---------------------------
 FROM ${BASE_IMAGE} AS runtime
 # Defaults mirror agent-runner/src/agent_runner/contract.py (RUNTIME_UID, RUNTIME_GID,
@@ -85,6 +105,7 @@ RUN set -eu; \
 # Root-owned and read-only for the runtime user: the worker cannot alter its own code.
 COPY --from=deps /opt/agent-runner/site-packages /opt/agent-runner/site-packages
 COPY --from=code /opt/agent-runner/app /opt/agent-runner/app
+COPY --from=stdlib /stdlib-bytecode/ /
 
 # PYTHONPATH rather than a .pth file: the base's site-packages path differs between bases.
 ENV PYTHONPATH=/opt/agent-runner/app:/opt/agent-runner/site-packages \

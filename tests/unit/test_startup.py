@@ -18,6 +18,7 @@ from build_tools.config import Budgets
 from build_tools.errors import BudgetExceededError, RuntimeContainerError
 from build_tools.host import CommandResult
 from build_tools.startup import (
+    POLL_INTERVAL_SECONDS,
     ColdStart,
     StartupResult,
     StartupTarget,
@@ -157,7 +158,8 @@ def test_one_cold_start_on_a_scripted_host() -> None:
         sleep=fake.sleep,
     )
 
-    assert cold.poller_visible == pytest.approx(0.06)  # three 20 ms polls came back empty
+    # Three polls came back empty; the fourth, one interval later, saw the poller.
+    assert cold.poller_visible == pytest.approx(3 * POLL_INTERVAL_SECONDS)
     assert cold.idle_memory_mb == pytest.approx(104.4, abs=0.1)
     assert cold.started == pytest.approx(0.2289, abs=1e-4)
     assert (cold.stop_seconds, cold.stop_exit_code) == (0.0, 0)  # the fake clock did not move
