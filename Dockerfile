@@ -103,9 +103,10 @@ RUN set -eu; \
     chmod 0755 "${WORKSPACE}" /home/agent-runner
 
 # Root-owned and read-only for the runtime user: the worker cannot alter its own code.
+# Least to most often changed, so a code-only change rebuilds just the last, small layer.
+COPY --from=stdlib /stdlib-bytecode/ /
 COPY --from=deps /opt/agent-runner/site-packages /opt/agent-runner/site-packages
 COPY --from=code /opt/agent-runner/app /opt/agent-runner/app
-COPY --from=stdlib /stdlib-bytecode/ /
 
 # PYTHONPATH rather than a .pth file: the base's site-packages path differs between bases.
 ENV PYTHONPATH=/opt/agent-runner/app:/opt/agent-runner/site-packages \
