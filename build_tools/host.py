@@ -221,19 +221,12 @@ class RealHost:
         return DockerClient(client_call=[self.which("docker") or "docker"])
 
     def ensure_docker(self) -> None:
-        if self.which("docker") is None:
-            raise DockerMissingError(
-                "Finding Docker",
-                "the docker command is not on PATH",
-                "Install Docker Engine with buildx (Debian hosts: bash .ci/provision-docker-host).",
-            )
-        probe = self.run(["docker", "version", "--format", "{{.Server.Version}}"], check=False)
-        if probe.returncode != 0:
-            raise DockerDaemonError(
-                "Contacting the Docker engine",
-                f"it did not answer ({(probe.stderr.strip().splitlines() or ['no output'])[-1]})",
-                "Start dockerd (or Docker Desktop), or fix DOCKER_HOST, and retry.",
-            )
+        require_docker(
+            self,
+            install_fix="Install Docker Engine with buildx "
+            "(Debian hosts: bash .ci/provision-docker-host), then retry.",
+            start_fix="Start dockerd (or Docker Desktop), or fix DOCKER_HOST, and retry.",
+        )
 
     def buildx_build(self, request: BuildxRequest, *, log: IO[str]) -> None:
         from python_on_whales import DockerException
@@ -594,6 +587,24 @@ class RealHost:
                 "Fix the repository state and retry.",
             )
         return result.stdout
+
+
+def require_docker(host: Host, *, install_fix: str, start_fix: str) -> None:
+    """The one Docker detection: binary missing -> exit 3, engine not answering -> exit 4.
+
+    Callers choose the advice (maintainers get the provisioning script, the local lifecycle
+    per-OS steps); what counts as missing or down is decided only here.
+    """
+    if host.which("docker") is None:
+        raise DockerMissingError("Finding Docker", "the docker command is not on PATH", install_fix)
+    probe = host.run(["docker", "version", "--format", "{{.Server.Version}}"], check=False)
+    if probe.returncode != 0 or not probe.stdout.strip():
+        detail = (probe.stderr.strip().splitlines() or ["no answer"])[-1][:200]
+        raise DockerDaemonError(
+            "Contacting the Docker engine",
+            f"it is not running or not reachable ({detail})",
+            start_fix,
+        )
 
 
 def stderr_log() -> IO[str]:

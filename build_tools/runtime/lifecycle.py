@@ -16,11 +16,9 @@ from typing import IO, Any
 from build_tools.errors import (
     BuildError,
     ConfigError,
-    DockerDaemonError,
-    DockerMissingError,
     RuntimeContainerError,
 )
-from build_tools.host import Host
+from build_tools.host import Host, require_docker
 from build_tools.runtime.contract_loader import Contract
 from build_tools.runtime.logs import parse_timestamp
 from build_tools.runtime.spec import LABEL_PREFIX, RunSpec, docker_run_args, id_file
@@ -59,20 +57,11 @@ class Clock:
 
 def check_docker(host: Host, os_name: str) -> None:
     """Docker missing -> DockerMissingError (3); engine not answering -> DockerDaemonError (4)."""
-    if host.which("docker") is None:
-        raise DockerMissingError(
-            "Finding Docker",
-            "the docker command is not on PATH",
-            f"{_INSTALL.get(os_name, _INSTALL['Linux'])}, then retry{_NO_DOCKER_HINT}.",
-        )
-    probe = host.run(["docker", "version", "--format", "{{.Server.Version}}"], check=False)
-    if probe.returncode != 0 or not probe.stdout.strip():
-        detail = (probe.stderr.strip().splitlines() or ["no answer"])[-1][:200]
-        raise DockerDaemonError(
-            "Contacting the Docker engine",
-            f"it is not running or not reachable ({detail})",
-            f"{_START.get(os_name, _START['Linux'])}, then retry{_NO_DOCKER_HINT}.",
-        )
+    require_docker(
+        host,
+        install_fix=f"{_INSTALL.get(os_name, _INSTALL['Linux'])}, then retry{_NO_DOCKER_HINT}.",
+        start_fix=f"{_START.get(os_name, _START['Linux'])}, then retry{_NO_DOCKER_HINT}.",
+    )
 
 
 def ensure_image(host: Host, ref: str, policy: str) -> None:
