@@ -23,6 +23,7 @@ from build_tools.config import ToolConfig
 from build_tools.debian_rootfs import SUITE, RootfsFacts, debian_mirror, finish_rootfs
 from build_tools.errors import BuildError, BuildToolsError, ConfigError, RegistryError
 from build_tools.host import Host
+from build_tools.size import image_manifests
 
 PACKAGES = (
     "base-files",
@@ -129,14 +130,7 @@ def plan_base_image(
 
 def platforms_in_index(raw: Mapping[str, Any]) -> tuple[str, ...]:
     """Platforms of an image index (`imagetools inspect --raw`); attestations are skipped."""
-    found = []
-    for manifest in raw.get("manifests", []):
-        platform = manifest.get("platform", {})
-        os_name, arch = platform.get("os", "unknown"), platform.get("architecture", "unknown")
-        if os_name != "unknown" and arch != "unknown":
-            variant = platform.get("variant")
-            found.append(f"{os_name}/{arch}" + (f"/{variant}" if variant else ""))
-    return tuple(found)
+    return tuple(platform for platform, _digest in image_manifests(raw))
 
 
 def missing_platforms(raw: Mapping[str, Any] | None, wanted: Sequence[str]) -> tuple[str, ...]:

