@@ -116,8 +116,11 @@ ENV PYTHONPATH=/opt/agent-runner/app:/opt/agent-runner/site-packages \
 # would beat the WORKSPACE_ROOT alias the CLI passes. From / the contract's default
 # (./workspace) is the workspace mount itself.
 WORKDIR /
-# Fixed numeric non-root UID/GID so host bind mounts of the workspace can be chowned to match.
-USER ${RUNTIME_UID}:${RUNTIME_GID}
+# No USER: the Stigmer CLI runs the image without --user and mounts a workspace that the host
+# user owns (often uid 1000, 0755). The runner starts as root and, before loading anything
+# else, drops to that directory's owner (RUNTIME_UID for a root-owned one), the way the
+# postgres and redis images' entrypoints do; the agent never runs as root, and its files
+# belong to the host user. With --user the drop is skipped (agent_runner/privileges.py).
 # The runner handles SIGTERM (drains in-flight activities, exits 0).
 STOPSIGNAL SIGTERM
 # Healthy once the readiness file (written after Temporal shows this worker's poller) names

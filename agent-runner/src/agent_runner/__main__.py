@@ -11,23 +11,34 @@ import asyncio  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Mapping  # noqa: E402
+from collections.abc import MutableMapping  # noqa: E402
 
 from agent_runner import __version__, contract, logs  # noqa: E402
 from agent_runner.config import ConfigError, check_sandbox, load_config  # noqa: E402
+from agent_runner.privileges import PrivilegeDropError, drop_to_workspace_owner  # noqa: E402
 
 log = logging.getLogger("agent_runner")
 
 
-def run(env: Mapping[str, str], started: float) -> int:
+def run(env: MutableMapping[str, str], started: float) -> int:
     try:
         resolved = load_config(env)
-        check_sandbox(resolved.config)
+        config = resolved.config
+        # Before anything else runs: the agent must never run as root.
+        dropped = drop_to_workspace_owner(config.sandbox_root, config.ready_file.parent, env)
+        check_sandbox(config)
     except ConfigError as exc:
         print(exc.line, file=sys.stderr)
         return exc.exit_code.code
-    config = resolved.config
+    except PrivilegeDropError as exc:
+        print(exc, file=sys.stderr)
+        return contract.EXIT_CONFIG_INVALID.code
     logs.setup(config.log_level)
+    if dropped is not None:
+        log.info(
+            "running as the workspace owner",
+            extra={"uid": dropped.uid, "gid": dropped.gid, "adopted": dropped.adopt_workspace},
+        )
     for warning in resolved.warnings:
         log.warning(warning)
     log.info(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from agent_runner import contract
-from agent_runner.contract import ENV_VARS, EnvVar, ExitCode, VarType
+from agent_runner.contract import ENV_VARS, EnvVar, ExitCode, VarType, env_var
 
 
 class ConfigError(Exception):
@@ -30,24 +30,34 @@ class Config:
     namespace: str
     task_queue: str
     max_concurrency: int
-    backend_endpoint: str | None
+    backend_endpoint: str
+    backend_api_key: str | None
     sandbox_type: str
     sandbox_root: Path
     log_level: str
     llm_provider: str
     llm_model: str
     ollama_base_url: str
+    # The key for llm_provider: STIGMER_LLM_API_KEY, else the provider's own variable.
     llm_api_key: str | None
+    anthropic_api_key: str | None
+    openai_api_key: str | None
+    llm_max_tokens: int
+    llm_temperature: float | None
     shutdown_grace_seconds: float
     connect_give_up_seconds: float
     ready_file: Path
     max_steps: int
     llm_timeout_seconds: float
+    heartbeat_seconds: float
+    status_update_seconds: float
 
     def masked(self) -> dict[str, object]:
         """Resolved values keyed by variable name, secrets masked (for the banner)."""
         out: dict[str, object] = {}
         for var in ENV_VARS:
+            if var.inert:
+                continue
             value = getattr(self, var.field)
             if var.secret and value:
                 value = "***"
@@ -118,6 +128,16 @@ def _seconds(var: EnvVar, raw: str) -> object:
     return seconds
 
 
+def _number(var: EnvVar, raw: str) -> object:
+    try:
+        number = float(raw)
+    except ValueError:
+        number = -1.0
+    if not number >= 0 or number == float("inf"):
+        raise _Bad("it is not a non-negative number", "a number, e.g. 0.2")
+    return number
+
+
 def _host_port(var: EnvVar, raw: str) -> object:
     host, sep, port = raw.rpartition(":")
     if not sep or not _HOST_RE.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
@@ -143,6 +163,7 @@ _PARSERS: dict[VarType, Callable[[EnvVar, str], object]] = {
     VarType.CHOICE: _choice,
     VarType.POSITIVE_INT: _positive_int,
     VarType.NON_NEGATIVE_FLOAT: _seconds,
+    VarType.NUMBER: _number,
     VarType.HOST_PORT: _host_port,
     VarType.URL: _url,
     VarType.PATH: lambda _var, raw: Path(raw),
@@ -164,10 +185,13 @@ def load_config(env: Mapping[str, str]) -> Resolved:
     raw_by_name: dict[str, str | None] = {}
     for var in ENV_VARS:
         name, raw = _lookup(var, env, warnings)
-        label = name if name == var.name else f"{name} (alias of {var.name})"
         raw_by_name[var.name] = raw
+        if var.inert:
+            continue
+        label = name if name == var.name else f"{name} (alias of {var.name})"
         source = raw if raw is not None else var.default
         values[var.field] = None if source is None else _parse(var, label, source)
+    warnings += _inert_warnings(raw_by_name)
 
     mode = str(values["mode"])
     for var in ENV_VARS:
@@ -181,18 +205,40 @@ def load_config(env: Mapping[str, str]) -> Resolved:
 
     if values["llm_provider"] is None:
         values["llm_provider"] = "anthropic" if mode == "cloud" else "ollama"
+    provider = str(values["llm_provider"])
     if values["llm_model"] is None:
-        values["llm_model"] = contract.DEFAULT_MODELS[str(values["llm_provider"])]
-    if values["llm_provider"] == "anthropic" and not values["llm_api_key"]:
-        raise ConfigError(
-            "agent-runner: STIGMER_LLM_API_KEY is invalid because it is unset and "
-            "STIGMER_LLM_PROVIDER=anthropic needs it. Set STIGMER_LLM_API_KEY or "
-            "ANTHROPIC_API_KEY to the Anthropic API key."
-        )
+        values["llm_model"] = contract.DEFAULT_MODELS[provider]
+    if values["llm_max_tokens"] is None:
+        values["llm_max_tokens"] = contract.DEFAULT_MAX_TOKENS[mode]
+    if values["llm_temperature"] is None:
+        values["llm_temperature"] = contract.DEFAULT_TEMPERATURE[mode]
+    own_key = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}.get(provider)
+    if own_key is not None:
+        values["llm_api_key"] = values["llm_api_key"] or values[env_var(own_key).field]
+        if not values["llm_api_key"]:
+            raise ConfigError(
+                f"agent-runner: STIGMER_LLM_API_KEY is invalid because it is unset and "
+                f"STIGMER_LLM_PROVIDER={provider} needs it. Set STIGMER_LLM_API_KEY or "
+                f"{own_key} to the {provider} API key."
+            )
 
     declared = {f.name for f in fields(Config)}
     assert declared == set(values), "contract and Config disagree"
     return Resolved(Config(**values), tuple(warnings))  # type: ignore[arg-type]
+
+
+def _inert_warnings(raw_by_name: Mapping[str, str | None]) -> list[str]:
+    """One line per variable that upstream clients pass and this image cannot honour."""
+    lines = []
+    for var in ENV_VARS:
+        raw = raw_by_name[var.name]
+        if not var.inert or raw is None or raw in var.honoured:
+            continue
+        if var.name in contract.SANDBOX_MODE_VARS:
+            continue  # settings of sandbox execution, which warns itself when asked for
+        shown = "***" if var.secret else repr(raw)
+        lines.append(f"{var.name}={shown} is accepted but not acted on: {var.description}")
+    return lines
 
 
 def _probe_dir(directory: Path) -> Path:

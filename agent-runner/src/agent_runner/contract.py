@@ -10,7 +10,10 @@ variables declared in ``ENV_VARS``.
 from __future__ import annotations
 
 import enum
+import json
+import re
 from dataclasses import dataclass
+from typing import Any
 
 
 class VarType(enum.StrEnum):
@@ -20,6 +23,7 @@ class VarType(enum.StrEnum):
     URL = "url"
     POSITIVE_INT = "positive integer"
     NON_NEGATIVE_FLOAT = "non-negative number (seconds)"
+    NUMBER = "non-negative number"
     PATH = "path"
 
 
@@ -44,6 +48,11 @@ class EnvVar:
     secret: bool = False
     # Modes (values of MODE) in which the variable must be set (non-empty).
     required_in_modes: tuple[str, ...] = ()
+    # Accepted but not acted on: upstream Stigmer clients pass it, this image has no use
+    # for it. ``field`` is empty; a value outside ``honoured`` (what this image does
+    # anyway) draws one warning line, never an error.
+    inert: bool = False
+    honoured: tuple[str, ...] = ()
 
     @property
     def all_names(self) -> tuple[str, ...]:
@@ -115,7 +124,47 @@ STIGMER_WORKFLOW_TASK_QUEUE = "agent_execution_stigmer"
 CONNECT_BACKOFF_INITIAL_SECONDS = 0.25
 CONNECT_BACKOFF_MAX_SECONDS = 2.0
 
-DEFAULT_MODELS: dict[str, str] = {"ollama": "qwen2.5:7b", "anthropic": "claude-sonnet-4-5"}
+# ollama's is upstream's local default; anthropic's is upstream's cloud default written as
+# Anthropic's model id; openai has no upstream default.
+DEFAULT_MODELS: dict[str, str] = {
+    "ollama": "qwen2.5-coder:7b",
+    "anthropic": "claude-sonnet-4-5",
+    "openai": "gpt-4o-mini",
+}
+# Upstream's mode-aware model parameters (worker/config.py): local, cloud.
+DEFAULT_MAX_TOKENS: dict[str, int] = {"local": 8192, "cloud": 20000}
+DEFAULT_TEMPERATURE: dict[str, float | None] = {"local": 0.0, "cloud": None}
+
+# The backend the runner reports to: a gRPC host:port, TLS when the port is 443.
+BACKEND_TLS_PORT = 443
+# Sent as `authorization: Bearer <key>` on every backend call when STIGMER_API_KEY is set.
+BACKEND_AUTH_METADATA = "authorization"
+
+# Log lines: "<UTC timestamp> <LEVEL> <JSON object>". The leading timestamp is what the
+# Stigmer CLI's `logs --all` merger orders by; the JSON after it is for machines.
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_LINE = re.compile(
+    r"(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z) (?P<level>[A-Z]+) (?P<json>\{.*\})"
+)
+
+
+def format_log_line(ts: str, level: str, record: dict[str, Any]) -> str:
+    return f"{ts} {level} " + json.dumps(record, default=str, separators=(",", ":"))
+
+
+def parse_log_line(line: str) -> dict[str, Any] | None:
+    """A runner log line -> its JSON object with "ts" and "level" added; None otherwise."""
+    match = _LOG_LINE.fullmatch(line.strip())
+    if match is None or match["level"] not in LOG_LEVELS:
+        return None
+    try:
+        record = json.loads(match["json"])
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    return {"ts": match["ts"], "level": match["level"], **record}
+
 
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MODE", "mode", VarType.CHOICE, "Deployment mode.", "local", choices=("local", "cloud")),
@@ -145,10 +194,17 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "STIGMER_BACKEND_ENDPOINT",
         "backend_endpoint",
-        VarType.URL,
-        "Stigmer backend URL.",
+        VarType.HOST_PORT,
+        "Stigmer backend gRPC address (no scheme; TLS when the port is 443).",
+        "localhost:7234",
+    ),
+    EnvVar(
+        "STIGMER_API_KEY",
+        "backend_api_key",
+        VarType.STRING,
+        "API key for the Stigmer backend, sent as a Bearer token.",
         None,
-        aliases=("STIGMER_BACKEND_URL",),
+        secret=True,
         required_in_modes=("cloud",),
     ),
     EnvVar(
@@ -181,13 +237,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         VarType.CHOICE,
         "Chat model provider; empty means ollama in local mode, anthropic in cloud mode.",
         None,
-        choices=("ollama", "anthropic"),
+        choices=("ollama", "anthropic", "openai"),
     ),
     EnvVar(
         "STIGMER_LLM_MODEL",
         "llm_model",
         VarType.STRING,
-        "Model name; empty means the provider default "
+        "Model name unless the execution names one; empty means the provider default "
         + ", ".join(f"{k}: {v}" for k, v in DEFAULT_MODELS.items())
         + ".",
         None,
@@ -198,23 +254,54 @@ ENV_VARS: tuple[EnvVar, ...] = (
         VarType.URL,
         "Ollama server URL (provider ollama).",
         "http://localhost:11434",
+        aliases=("STIGMER_LLM_BASE_URL",),
     ),
     EnvVar(
         "STIGMER_LLM_API_KEY",
         "llm_api_key",
         VarType.STRING,
-        "API key of the LLM provider (anthropic).",
+        "API key of the LLM provider; empty means ANTHROPIC_API_KEY or OPENAI_API_KEY, "
+        "by provider.",
         None,
-        aliases=("ANTHROPIC_API_KEY",),
         secret=True,
-        required_in_modes=("cloud",),
+    ),
+    EnvVar(
+        "ANTHROPIC_API_KEY",
+        "anthropic_api_key",
+        VarType.STRING,
+        "Anthropic API key (provider anthropic) when STIGMER_LLM_API_KEY is empty.",
+        None,
+        secret=True,
+    ),
+    EnvVar(
+        "OPENAI_API_KEY",
+        "openai_api_key",
+        VarType.STRING,
+        "OpenAI API key (provider openai) when STIGMER_LLM_API_KEY is empty.",
+        None,
+        secret=True,
+    ),
+    EnvVar(
+        "STIGMER_LLM_MAX_TOKENS",
+        "llm_max_tokens",
+        VarType.POSITIVE_INT,
+        "Maximum tokens of one model reply; empty means 8192 in local mode, 20000 in cloud mode.",
+        None,
+    ),
+    EnvVar(
+        "STIGMER_LLM_TEMPERATURE",
+        "llm_temperature",
+        VarType.NUMBER,
+        "Sampling temperature; empty means 0 in local mode, the provider's own in cloud mode.",
+        None,
     ),
     EnvVar(
         "AGENT_RUNNER_SHUTDOWN_GRACE_SECONDS",
         "shutdown_grace_seconds",
         VarType.NON_NEGATIVE_FLOAT,
-        "After SIGTERM, how long in-flight activities may run before being cancelled.",
-        "30",
+        "After SIGTERM, how long in-flight activities may run before being cancelled "
+        "(below docker stop's default 10 s).",
+        "8",
     ),
     EnvVar(
         "AGENT_RUNNER_CONNECT_GIVE_UP_SECONDS",
@@ -244,6 +331,59 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "HTTP timeout of one LLM request.",
         "120",
     ),
+    EnvVar(
+        "AGENT_RUNNER_HEARTBEAT_SECONDS",
+        "heartbeat_seconds",
+        VarType.NON_NEGATIVE_FLOAT,
+        "Longest gap between ExecuteGraphton heartbeats (the workflow's timeout is 30 s).",
+        "5",
+    ),
+    EnvVar(
+        "AGENT_RUNNER_STATUS_UPDATE_SECONDS",
+        "status_update_seconds",
+        VarType.NON_NEGATIVE_FLOAT,
+        "Least time between two progress updateStatus calls to the backend.",
+        "1",
+    ),
+    *(
+        EnvVar(
+            name,
+            "",
+            VarType.STRING,
+            description,
+            None,
+            secret=name.endswith(("_KEY", "_PASSWORD")),
+            inert=True,
+            honoured=honoured,
+        )
+        for name, description, honoured in (
+            (
+                "STIGMER_EXECUTION_MODE",
+                "Upstream's command execution mode; this image always runs the agent's "
+                "commands in its own container (local), so the STIGMER_SANDBOX_* settings "
+                "are ignored too.",
+                ("local",),
+            ),
+            ("STIGMER_SANDBOX_IMAGE", "Sandbox image for execution mode sandbox.", ()),
+            ("STIGMER_SANDBOX_AUTO_PULL", "Pull the sandbox image (mode sandbox).", ()),
+            ("STIGMER_SANDBOX_CLEANUP", "Remove sandbox containers (mode sandbox).", ()),
+            ("STIGMER_SANDBOX_TTL", "Sandbox container reuse TTL (mode sandbox).", ()),
+            ("DAYTONA_API_KEY", "Daytona sandboxes (upstream cloud mode); not used.", ()),
+            ("DAYTONA_DEV_TOOLS_SNAPSHOT_ID", "Daytona snapshot (upstream cloud); not used.", ()),
+            ("REDIS_HOST", "Redis pub/sub (upstream cloud mode); not used.", ()),
+            ("REDIS_PORT", "Redis pub/sub (upstream cloud mode); not used.", ()),
+            ("REDIS_PASSWORD", "Redis pub/sub (upstream cloud mode); not used.", ()),
+        )
+    ),
+)
+
+# Sandbox-mode settings the migration-era CLI always passes; they mean nothing unless
+# STIGMER_EXECUTION_MODE asks for sandboxes, so they warn only then.
+SANDBOX_MODE_VARS: tuple[str, ...] = (
+    "STIGMER_SANDBOX_IMAGE",
+    "STIGMER_SANDBOX_AUTO_PULL",
+    "STIGMER_SANDBOX_CLEANUP",
+    "STIGMER_SANDBOX_TTL",
 )
 
 
@@ -269,6 +409,9 @@ def render_markdown() -> str:
         if var.choices:
             kind += ": " + ", ".join(f"`{c}`" for c in var.choices)
         desc = var.description
+        if var.inert:
+            desc += " Accepted, not acted on"
+            desc += f" (warns unless {' or '.join(var.honoured)})." if var.honoured else "."
         if var.required_in_modes:
             desc += " Required when MODE is " + " or ".join(var.required_in_modes) + "."
         default = f"`{var.default}`" if var.default is not None else "(unset)"

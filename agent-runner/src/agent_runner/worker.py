@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -11,11 +12,18 @@ import socket
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONProtoPayloadConverter,
+)
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -28,6 +36,7 @@ from temporalio.worker import Worker
 from agent_runner import __version__, contract
 from agent_runner.activities import RunnerActivities
 from agent_runner.config import Config
+from agent_runner.execution import ExecutionDeps, load_agent_module
 from agent_runner.logs import emit_event
 from agent_runner.readiness import remove_ready_file, write_ready_file
 
@@ -58,6 +67,48 @@ class NamespaceNotFoundError(Exception):
     pass
 
 
+class StigmerPayloadConverter(CompositePayloadConverter):
+    """The default converter (what the Go SDK speaks), but protojson input may carry fields
+    newer than our wire types: a Stigmer server a release ahead must not break decoding."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                JSONProtoPayloadConverter(ignore_unknown_fields=True)
+                if isinstance(c, JSONProtoPayloadConverter)
+                else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+def data_converter() -> DataConverter:
+    return dataclasses.replace(
+        DataConverter.default, payload_converter_class=StigmerPayloadConverter
+    )
+
+
+def execution_deps(config: Config) -> ExecutionDeps:
+    """The backend client is imported on first use: grpc is not needed to register."""
+
+    def open_backend() -> Any:
+        from agent_runner.backend import BackendClient
+
+        return BackendClient(config.backend_endpoint, api_key=config.backend_api_key)
+
+    async def resolve(backend: Any, execution: Any) -> Any:
+        from agent_runner.backend import resolve_chain
+
+        return await resolve_chain(backend, execution)
+
+    return ExecutionDeps(
+        open_backend=open_backend,
+        resolve=resolve,
+        load_agent=load_agent_module,
+        monotonic=time.monotonic,
+    )
+
+
 def worker_identity() -> str:
     return f"agent-runner-{os.getpid()}@{socket.gethostname()}"
 
@@ -70,8 +121,9 @@ def code_build_id(package_dir: Path = Path(__file__).parent) -> str:
     and its dependencies are pinned by the lock, so its own source names the build.
     """
     digest = hashlib.sha256()
-    for path in sorted(package_dir.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(package_dir.rglob("*.py")):
+        name = path.relative_to(package_dir).as_posix()
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return f"agent-runner@{__version__}+{digest.hexdigest()[:12]}"
 
 
@@ -111,6 +163,7 @@ class Runner:
                         namespace=self.config.namespace,
                         identity=self.identity,
                         runtime=self.runtime,
+                        data_converter=data_converter(),
                     ),
                     timeout=CONNECT_ATTEMPT_TIMEOUT_SECONDS,
                 )
@@ -191,7 +244,7 @@ class Runner:
         worker = Worker(
             client,
             task_queue=self.config.task_queue,
-            activities=RunnerActivities(self.config).all(),
+            activities=RunnerActivities(self.config, execution_deps(self.config)).all(),
             max_concurrent_activities=self.config.max_concurrency,
             graceful_shutdown_timeout=timedelta(seconds=self.config.shutdown_grace_seconds),
             build_id=code_build_id(),

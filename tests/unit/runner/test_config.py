@@ -10,8 +10,33 @@ from agent_runner.config import Config, ConfigError, check_sandbox, load_config
 
 CLOUD = {
     "MODE": "cloud",
-    "STIGMER_BACKEND_ENDPOINT": "https://api.stigmer.ai",
+    "STIGMER_BACKEND_ENDPOINT": "api.stigmer.ai:443",
+    "STIGMER_API_KEY": "stk-secret",
     "STIGMER_LLM_API_KEY": "sk-secret",
+}
+# The server supervisor's environment (upstream b070f18 supervisor.go startAgentRunner).
+SUPERVISOR_ENV = {
+    "MODE": "local",
+    "STIGMER_BACKEND_ENDPOINT": "localhost:7234",
+    "TEMPORAL_SERVICE_ADDRESS": "localhost:7233",
+    "TEMPORAL_NAMESPACE": "default",
+    "TASK_QUEUE": "agent_execution_runner",
+    "SANDBOX_TYPE": "filesystem",
+    "WORKSPACE_ROOT": "/workspace",
+    "LOG_LEVEL": "DEBUG",
+    "STIGMER_LLM_PROVIDER": "ollama",
+    "STIGMER_LLM_MODEL": "qwen2.5-coder:7b",
+    "STIGMER_LLM_BASE_URL": "http://localhost:11434",
+    "OLLAMA_BASE_URL": "http://localhost:11434",
+}
+# What the migration-era CLI adds (upstream ad28b48 daemon.go).
+MIGRATION_CLI_ENV = {
+    **SUPERVISOR_ENV,
+    "STIGMER_EXECUTION_MODE": "local",
+    "STIGMER_SANDBOX_IMAGE": "ghcr.io/stigmer/agent-sandbox-basic:latest",
+    "STIGMER_SANDBOX_AUTO_PULL": "true",
+    "STIGMER_SANDBOX_CLEANUP": "true",
+    "STIGMER_SANDBOX_TTL": "3600",
 }
 
 
@@ -24,7 +49,8 @@ def test_defaults() -> None:
     assert cfg.namespace == "default"
     assert cfg.task_queue == "agent_execution_runner"
     assert cfg.max_concurrency == 10
-    assert cfg.backend_endpoint is None
+    assert cfg.backend_endpoint == "localhost:7234"
+    assert cfg.backend_api_key is None
     assert cfg.sandbox_type == "filesystem"
     assert cfg.sandbox_root == Path("./workspace")
     assert cfg.log_level == "INFO"
@@ -33,7 +59,9 @@ def test_defaults() -> None:
     assert cfg.ollama_base_url == "http://localhost:11434"
     assert cfg.llm_api_key is None
     assert cfg.ready_file == Path(contract.READY_FILE_DEFAULT)
-    assert cfg.shutdown_grace_seconds == 30.0
+    assert cfg.shutdown_grace_seconds == 8.0
+    assert cfg.llm_max_tokens == 8192
+    assert cfg.llm_temperature == 0.0
     assert cfg.connect_give_up_seconds == 300.0
 
 
@@ -41,7 +69,58 @@ def test_cloud_mode_defaults_to_anthropic() -> None:
     cfg = load_config(CLOUD).config
     assert cfg.llm_provider == "anthropic"
     assert cfg.llm_model == contract.DEFAULT_MODELS["anthropic"]
-    assert cfg.backend_endpoint == "https://api.stigmer.ai"
+    assert cfg.backend_endpoint == "api.stigmer.ai:443"
+    assert cfg.backend_api_key == "stk-secret"
+    assert cfg.llm_max_tokens == 20000
+    assert cfg.llm_temperature is None
+
+
+@pytest.mark.parametrize("env", [SUPERVISOR_ENV, MIGRATION_CLI_ENV])
+def test_upstream_client_environments_are_accepted_without_warnings(env: dict[str, str]) -> None:
+    resolved = load_config(env)
+    cfg = resolved.config
+    assert resolved.warnings == ()
+    assert cfg.backend_endpoint == "localhost:7234"
+    assert cfg.sandbox_root == Path("/workspace")
+    assert cfg.task_queue == "agent_execution_runner"
+    assert cfg.llm_model == "qwen2.5-coder:7b"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STIGMER_EXECUTION_MODE", "sandbox"),
+        ("DAYTONA_API_KEY", "dtn-secret"),
+        ("REDIS_HOST", "redis"),
+    ],
+)
+def test_variables_not_acted_on_warn_once_and_never_fail(name: str, value: str) -> None:
+    resolved = load_config({**MIGRATION_CLI_ENV, name: value})
+    assert len(resolved.warnings) == 1
+    assert resolved.warnings[0].startswith(f"{name}=")
+    assert "not acted on" in resolved.warnings[0]
+    assert "dtn-secret" not in resolved.warnings[0]
+
+
+def test_provider_keys_follow_the_provider() -> None:
+    openai = load_config(
+        {"STIGMER_LLM_PROVIDER": "openai", "OPENAI_API_KEY": "o", "ANTHROPIC_API_KEY": "a"}
+    ).config
+    assert openai.llm_api_key == "o"
+    assert openai.llm_model == contract.DEFAULT_MODELS["openai"]
+    anthropic = load_config({"STIGMER_LLM_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": "a"})
+    assert anthropic.config.llm_api_key == "a"
+    explicit = load_config(
+        {"STIGMER_LLM_PROVIDER": "openai", "STIGMER_LLM_API_KEY": "s", "OPENAI_API_KEY": "o"}
+    )
+    assert explicit.config.llm_api_key == "s"
+    assert load_config({"OPENAI_API_KEY": "o"}).config.llm_api_key is None  # ollama
+
+
+def test_model_parameters() -> None:
+    cfg = load_config({"STIGMER_LLM_MAX_TOKENS": "512", "STIGMER_LLM_TEMPERATURE": "0.7"}).config
+    assert cfg.llm_max_tokens == 512
+    assert cfg.llm_temperature == 0.7
 
 
 def test_values_are_parsed() -> None:
@@ -81,13 +160,17 @@ def _error(env: dict[str, str]) -> ConfigError:
         ({"TEMPORAL_MAX_CONCURRENCY": "1.5"}, "TEMPORAL_MAX_CONCURRENCY"),
         ({"SANDBOX_TYPE": "docker"}, "SANDBOX_TYPE"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
-        ({"STIGMER_LLM_PROVIDER": "openai"}, "STIGMER_LLM_PROVIDER"),
+        ({"STIGMER_LLM_PROVIDER": "gemini"}, "STIGMER_LLM_PROVIDER"),
+        ({"STIGMER_LLM_PROVIDER": "openai"}, "STIGMER_LLM_API_KEY"),
+        ({"STIGMER_BACKEND_ENDPOINT": "http://localhost:7234"}, "STIGMER_BACKEND_ENDPOINT"),
+        ({"STIGMER_LLM_MAX_TOKENS": "0"}, "STIGMER_LLM_MAX_TOKENS"),
+        ({"STIGMER_LLM_TEMPERATURE": "hot"}, "STIGMER_LLM_TEMPERATURE"),
         ({"OLLAMA_BASE_URL": "localhost:11434"}, "OLLAMA_BASE_URL"),
         ({"OLLAMA_BASE_URL": "http://h:notaport"}, "OLLAMA_BASE_URL"),
         ({"AGENT_RUNNER_SHUTDOWN_GRACE_SECONDS": "-1"}, "AGENT_RUNNER_SHUTDOWN_GRACE_SECONDS"),
         ({"AGENT_RUNNER_CONNECT_GIVE_UP_SECONDS": "nan"}, "AGENT_RUNNER_CONNECT_GIVE_UP_SECONDS"),
-        ({"MODE": "cloud", "STIGMER_LLM_API_KEY": "k"}, "STIGMER_BACKEND_ENDPOINT"),
-        ({"MODE": "cloud", "STIGMER_BACKEND_URL": "https://b"}, "STIGMER_LLM_API_KEY"),
+        ({"MODE": "cloud", "STIGMER_LLM_API_KEY": "k"}, "STIGMER_API_KEY"),
+        ({"MODE": "cloud", "STIGMER_API_KEY": "b"}, "STIGMER_LLM_API_KEY"),
         ({"STIGMER_LLM_PROVIDER": "anthropic"}, "STIGMER_LLM_API_KEY"),
     ],
 )
@@ -101,11 +184,9 @@ def test_invalid_values_give_one_clear_line(env: dict[str, str], var: str) -> No
 
 
 def test_error_names_the_alias_that_supplied_the_value() -> None:
-    error = _error({"TASK_QUEUE": "q", "WORKSPACE_ROOT": "/w", "STIGMER_BACKEND_URL": "ftp://x"})
-    assert error.line.startswith(
-        "agent-runner: STIGMER_BACKEND_URL (alias of STIGMER_BACKEND_ENDPOINT)"
-    )
-    assert "Set STIGMER_BACKEND_ENDPOINT" in error.line
+    error = _error({"TASK_QUEUE": "q", "WORKSPACE_ROOT": "/w", "STIGMER_LLM_BASE_URL": "ftp://x"})
+    assert error.line.startswith("agent-runner: STIGMER_LLM_BASE_URL (alias of OLLAMA_BASE_URL)")
+    assert "Set OLLAMA_BASE_URL" in error.line
 
 
 def test_secret_values_never_appear_in_errors() -> None:
@@ -119,8 +200,7 @@ def test_secret_values_never_appear_in_errors() -> None:
     [
         ("TASK_QUEUE", "TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE", "task_queue", "q1"),
         ("WORKSPACE_ROOT", "SANDBOX_ROOT_DIR", "sandbox_root", Path("/ws")),
-        ("STIGMER_BACKEND_URL", "STIGMER_BACKEND_ENDPOINT", "backend_endpoint", "http://b"),
-        ("ANTHROPIC_API_KEY", "STIGMER_LLM_API_KEY", "llm_api_key", "k"),
+        ("STIGMER_LLM_BASE_URL", "OLLAMA_BASE_URL", "ollama_base_url", "http://b"),
     ],
 )
 def test_aliases(alias: str, canonical: str, field: str, value: object) -> None:
@@ -151,8 +231,10 @@ def test_masking_hides_secrets_only() -> None:
     masked = load_config(CLOUD).config.masked()
     assert masked["STIGMER_LLM_API_KEY"] == "***"
     assert "sk-secret" not in repr(masked)
-    assert masked["STIGMER_BACKEND_ENDPOINT"] == "https://api.stigmer.ai"
-    assert set(masked) == {v.name for v in contract.ENV_VARS}
+    assert masked["STIGMER_API_KEY"] == "***"
+    assert "stk-secret" not in repr(masked)
+    assert masked["STIGMER_BACKEND_ENDPOINT"] == "api.stigmer.ai:443"
+    assert set(masked) == {v.name for v in contract.ENV_VARS if not v.inert}
 
 
 def test_config_reads_only_declared_variables() -> None:

@@ -14,12 +14,13 @@ from agent_runner import config, contract
 
 def test_every_declared_variable_is_consumed_by_config() -> None:
     fields = {f.name for f in dataclasses.fields(config.Config)}
-    declared = [v.field for v in contract.ENV_VARS]
+    declared = [v.field for v in contract.ENV_VARS if not v.inert]
+    assert all(v.field == "" for v in contract.ENV_VARS if v.inert)
     assert len(declared) == len(set(declared)), "two variables feed one field"
     assert set(declared) == fields
     resolved = config.load_config({}).config
     for var in contract.ENV_VARS:
-        assert hasattr(resolved, var.field)
+        assert var.inert or hasattr(resolved, var.field)
 
 
 def test_names_and_aliases_are_unique() -> None:
@@ -49,8 +50,26 @@ def test_required_names_present() -> None:
     } <= names
     assert contract.env_var("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE").aliases == ("TASK_QUEUE",)
     assert contract.env_var("SANDBOX_ROOT_DIR").aliases == ("WORKSPACE_ROOT",)
-    assert contract.env_var("STIGMER_BACKEND_ENDPOINT").aliases == ("STIGMER_BACKEND_URL",)
-    assert contract.env_var("STIGMER_LLM_API_KEY").secret
+    assert contract.env_var("OLLAMA_BASE_URL").aliases == ("STIGMER_LLM_BASE_URL",)
+    for secret in ("STIGMER_LLM_API_KEY", "STIGMER_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        assert contract.env_var(secret).secret
+
+
+def test_log_lines_round_trip_and_start_with_a_timestamp_the_cli_merger_reads() -> None:
+    import re
+
+    line = contract.format_log_line("2026-12-01T22:10:15.123Z", "INFO", {"event": "ready"})
+    # The Stigmer CLI's merger (client-apps/cli/internal/cli/logs/parser.go) keys on this.
+    assert re.match(
+        r"^\d{4}[/-]\d{2}[/-]\d{2}[T\s]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?", line
+    )
+    assert contract.parse_log_line(line) == {
+        "ts": "2026-12-01T22:10:15.123Z",
+        "level": "INFO",
+        "event": "ready",
+    }
+    for other in ('{"event":"ready"}', "2026-12-01T22:10:15.123Z LOUD {}", "plain text", ""):
+        assert contract.parse_log_line(other) is None
 
 
 def test_declarations_are_frozen() -> None:

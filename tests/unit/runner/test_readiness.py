@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agent_runner import healthcheck, logs
+from agent_runner import contract, healthcheck, logs
 from agent_runner.readiness import read_ready_pid, remove_ready_file, write_ready_file
 
 
@@ -66,8 +66,18 @@ def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
     logs.emit_event({"event": "ready", "pid": 1})
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2
-    record = json.loads(lines[0])
+    record = contract.parse_log_line(lines[0])
+    assert record is not None
     assert record["msg"] == "hello"
     assert record["thread_id"] == "t"
     assert record["level"] == "INFO"
-    assert json.loads(lines[1]) == {"event": "ready", "pid": 1}
+    assert record["logger"] == "agent_runner.test"
+    ready = contract.parse_log_line(lines[1])
+    assert ready is not None
+    assert {k: ready[k] for k in ("event", "pid", "level")} == {
+        "event": "ready",
+        "pid": 1,
+        "level": "INFO",
+    }
+    # Every line starts with the timestamp the Stigmer CLI's log merger orders by.
+    assert all(line[:4].isdigit() and line[10] == "T" for line in lines)
