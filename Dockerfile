@@ -48,6 +48,10 @@ RUN --mount=type=bind,source=build/wheelhouse/pip,target=/pip \
         --no-index --find-links /wheelhouse/wheels --require-hashes --no-deps \
         -r /requirements.lock; \
     rm -rf /opt/agent-runner/site-packages/bin; \
+    # Nothing imports the packages' own test suites or type stubs at run time (~10 MB).
+    python3 -c 'import pathlib, shutil, sys; root = pathlib.Path(sys.argv[1]); \
+        [shutil.rmtree(d) for d in [*root.glob("*/tests"), *root.glob("*/*/tests")] if d.is_dir()]; \
+        [f.unlink() for f in root.rglob("*.pyi")]' /opt/agent-runner/site-packages; \
     if [ "$COMPILE_BYTECODE" = 1 ]; then \
         python3 -m compileall -q -j0 --invalidation-mode unchecked-hash /opt/agent-runner/site-packages; \
     fi

@@ -16,7 +16,9 @@ LINTED = ("build_tools", "tests", "noxfile.py", "agent-runner/src")
 
 def _install(session: nox.Session, *extras: str) -> None:
     """The toolchain plus agent-runner exactly as locked (the image's dependency set)."""
-    session.install("--require-hashes", "-r", LOCK)
+    # uv installs no bytecode, and runners started as another uid cannot write it: without
+    # it every runner process recompiles graphton and langchain (tens of seconds in tests).
+    session.install("--require-hashes", "-r", LOCK, env={"UV_COMPILE_BYTECODE": "1"})
     session.install("--no-deps", "-e", "agent-runner")
     spec = f".[{','.join(extras)}]" if extras else "."
     session.install("-e", spec)
@@ -60,6 +62,13 @@ def temporal_image(session: nox.Session) -> None:
     """Build (or pull) the Temporal dev-server image the smoke tests use (`-- --dry-run`)."""
     _install(session)
     _tool(session, "temporal-image")
+
+
+@nox.session(python=PYTHON)
+def protos(session: nox.Session) -> None:
+    """Regenerate agent-runner's protobuf code from its .proto files (`-- --check` to verify)."""
+    _install(session, "test")  # grpcio-tools is pinned in the test extra
+    _tool(session, "protos")
 
 
 @nox.session(python=PYTHON)

@@ -1,13 +1,34 @@
 """The `_changelog/` convention: one Markdown entry per change, assembled into release notes.
 
-An entry lives at `_changelog/YYYY-MM/YYYY-MM-DD-HHMMSS-slug.md` and starts with
+Two entry formats are read, so a history kept the way upstream Stigmer keeps it validates and
+feeds the release notes as it is, next to entries in this project's own format.
+
+Ours (what `nox -s changelog` writes), named `_changelog/YYYY-MM/YYYY-MM-DD-HHMMSS-slug.md`:
 
     ---
     type: feature|fix|breaking|security|docs|chore
     summary: one line
     ---
 
-followed by an optional Markdown body (why, what breaks, how to migrate).
+then an optional Markdown body (why, what breaks, how to migrate).
+
+Stigmer's: no front matter; an H1 title (the summary), bold metadata lines (`**Key**: value`
+or `**Key:** value`: `Date`, `Type`, `Impact`, `Scope`, ...), then prose (the body). Named
+`STAMP-slug.md`, STAMP `YYYY-MM-DD-HHMMSS`, `YYYY-MM-DD`, `YYYYMMDD-HHMMSS` or `YYYYMMDD`, at
+the `_changelog/` root or in folders (`YYYY-MM/`, `sdk/YYYY-MM/`, `YYYY-MM/checkpoints/`); a
+`YYYY-MM` folder must be the stamp's month. Only `Type`, `Impact` and `Breaking` are used.
+Its free-text `Type` maps to our types:
+- breaking: the Type says "breaking", `**Breaking**: yes`, or the Impact says "breaking
+  change" (a "no"/"non" before it does not count);
+- security: "security", "vulnerability" or "CVE" anywhere in the Type;
+- else the Type's first keyword: fix/bug/hotfix/regression -> fix; feat/feature/enhancement/
+  implementation/add/new -> feature; doc/docs/documentation -> docs; refactor(ing), test(s),
+  build, ci, infrastructure, architecture, migration, cleanup, maintenance, chore ... ->
+  chore. So "Bug Fix + Feature Enhancement" is a fix, "Feature Migration" a feature;
+- a Type without a keyword is chore; no Type: the title's first keyword, else chore.
+
+Not entries: the root `README.md`, and anything in a folder named `_...` (upstream keeps its
+tooling rules in `_changelog/_rules/`).
 """
 
 from __future__ import annotations
@@ -37,11 +58,38 @@ SECTION_TITLES = {
 }
 # Files in _changelog/ that are not entries.
 NOT_ENTRIES = frozenset({"README.md"})
+_SLUG = r"(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)"
 _NAME = re.compile(
-    r"^(?P<month>\d{4}-\d{2})/(?P<stamp>(?P=month)-\d{2}-\d{6})-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.md$"
+    rf"^(?P<month>\d{{4}}-\d{{2}})/(?P<stamp>(?P=month)-\d{{2}}-\d{{6}})-{_SLUG}\.md$"
 )
+# Stigmer's names: any folders, then one of four stamp spellings and a slug.
+_STIGMER_NAME = re.compile(
+    r"^(?P<dirs>(?:[a-z0-9][a-z0-9-]*/)*)"
+    r"(?P<stamp>\d{4}-\d{2}-\d{2}-\d{6}|\d{4}-\d{2}-\d{2}|\d{8}-\d{6}|\d{8})-"
+    rf"{_SLUG}\.md$"
+)
+_STAMP_FORMATS = ("%Y-%m-%d-%H%M%S", "%Y-%m-%d", "%Y%m%d-%H%M%S", "%Y%m%d")
+_MONTH_DIR = re.compile(r"^\d{4}-\d{2}$")
+_METADATA = re.compile(r"^\*\*(?P<key>[A-Za-z][A-Za-z /]*?)(?::\*\*|\*\*:)(?P<value>.*)$")
 _MAX_SUMMARY = 120
 _MAX_SLUG = 48
+
+# Stigmer `Type` keywords -> our types (see the module docstring for the rules).
+_KEYWORDS = {
+    **dict.fromkeys(("fix", "fixes", "fixed", "bug", "bugs", "bugfix", "hotfix"), "fix"),
+    **dict.fromkeys(("regression",), "fix"),
+    **dict.fromkeys(("feat", "feature", "features", "enhancement", "enhancements"), "feature"),
+    **dict.fromkeys(("enhance", "implementation", "implement", "add", "new"), "feature"),
+    **dict.fromkeys(("doc", "docs", "documentation"), "docs"),
+    **dict.fromkeys(
+        ("chore", "refactor", "refactoring", "test", "tests", "testing", "build", "ci",
+         "infrastructure", "architecture", "migration", "cleanup", "maintenance", "debug",
+         "analysis", "investigation", "perf", "performance"),
+        "chore",
+    ),
+}  # fmt: skip
+_SECURITY_WORDS = frozenset({"security", "vulnerability", "vulnerabilities", "cve"})
+_NEGATIONS = frozenset({"no", "non", "not", "without"})
 
 
 @dataclass(frozen=True)
@@ -57,7 +105,7 @@ def _problem(path: str, why: str) -> str:
 
 
 def check_name(relative: str) -> list[str]:
-    """Problems with an entry's path (relative to _changelog/); empty when it is valid."""
+    """Problems with the path of an entry in our format (relative to _changelog/)."""
     match = _NAME.match(relative)
     if match is None:
         return [_problem(relative, "name is not YYYY-MM/YYYY-MM-DD-HHMMSS-slug.md")]
@@ -68,11 +116,111 @@ def check_name(relative: str) -> list[str]:
     return []
 
 
+def _stamp_time(stamp: str) -> datetime | None:
+    for layout in _STAMP_FORMATS:
+        try:
+            return datetime.strptime(stamp, layout)
+        except ValueError:
+            continue
+    return None
+
+
+def check_stigmer_name(relative: str) -> list[str]:
+    """Problems with the path of an entry in Stigmer's format; empty when it is valid."""
+    match = _STIGMER_NAME.match(relative)
+    if match is None:
+        return [
+            _problem(
+                relative,
+                "name is not [FOLDER/]STAMP-slug.md, STAMP one of YYYY-MM-DD-HHMMSS, "
+                "YYYY-MM-DD, YYYYMMDD-HHMMSS, YYYYMMDD",
+            )
+        ]
+    when = _stamp_time(match["stamp"])
+    if when is None:
+        return [_problem(relative, f"{match['stamp']} is not a real date and time")]
+    months = [part for part in match["dirs"].split("/") if _MONTH_DIR.match(part)]
+    if any(month != f"{when:%Y-%m}" for month in months):
+        return [_problem(relative, f"{match['stamp']} is not in folder {months[-1]}")]
+    return []
+
+
+def entry_time(relative: str) -> datetime | None:
+    """When an entry was written, from its name (either format); None if it has no stamp."""
+    match = _STIGMER_NAME.match(relative)
+    return _stamp_time(match["stamp"]) if match else None
+
+
+def is_stigmer_format(text: str) -> bool:
+    """No front matter, an H1 title first: an entry written the way upstream Stigmer does."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first.startswith("#") and not first.startswith("##")
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _says_breaking(text: str, *, change_needed: bool) -> bool:
+    words = _words(text)
+    for index, word in enumerate(words):
+        if word != "breaking" or (index and words[index - 1] in _NEGATIONS):
+            continue
+        if not change_needed or words[index + 1 : index + 2] in (["change"], ["changes"]):
+            return True
+    return False
+
+
+def stigmer_type(metadata: dict[str, str], title: str) -> str:
+    """Our change type for a Stigmer entry's metadata (rules in the module docstring)."""
+    declared = metadata.get("type", "")
+    breaking = metadata.get("breaking", "")
+    if (
+        _says_breaking(declared, change_needed=False)
+        or _words(breaking)[:1] == ["yes"]
+        or _says_breaking(metadata.get("impact", ""), change_needed=True)
+    ):
+        return "breaking"
+    if _SECURITY_WORDS & set(_words(declared)):
+        return "security"
+    for word in _words(declared or title):
+        if word in _KEYWORDS:
+            return _KEYWORDS[word]
+    return "chore"
+
+
+def _parse_stigmer_entry(relative: str, text: str) -> tuple[Entry | None, list[str]]:
+    """Stigmer's format (`is_stigmer_format`): H1 title, bold metadata lines, the body."""
+    lines = text.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.strip())
+    # Some upstream titles start with "Changelog:", which says nothing in release notes.
+    title = re.sub(r"^changelog:\s*", "", lines[index].strip()[1:].strip(), flags=re.IGNORECASE)
+    if not title:
+        return None, [_problem(relative, "its H1 title is empty")]
+    if len(title) > _MAX_SUMMARY:
+        return None, [_problem(relative, f"its title is longer than {_MAX_SUMMARY} characters")]
+    metadata: dict[str, str] = {}
+    body_start = index + 1
+    for line in lines[index + 1 :]:  # the metadata block: bold lines and blank lines
+        match = _METADATA.match(line.strip())
+        if line.strip() and match is None:
+            break
+        if match is not None:
+            metadata.setdefault(match["key"].strip().lower(), match["value"].strip())
+        body_start += 1
+    body = "\n".join(lines[body_start:]).strip()
+    return Entry(relative, stigmer_type(metadata, title), title, body), []
+
+
 def parse_entry(relative: str, text: str) -> tuple[Entry | None, list[str]]:
-    """Parse the front matter; return the entry, or None with the problems found."""
+    """Parse either format; return the entry, or None with the problems found."""
+    if is_stigmer_format(text):
+        return _parse_stigmer_entry(relative, text)
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---" or "---" not in (line.strip() for line in lines[1:]):
-        return None, [_problem(relative, "does not start with a --- front matter block")]
+        return None, [
+            _problem(relative, "does not start with a --- front matter block or an H1 title")
+        ]
     end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
     fields: dict[str, str] = {}
     problems: list[str] = []
@@ -120,17 +268,25 @@ def read_entries(
     entries: list[Entry] = []
     problems: list[str] = []
     for relative in files:
-        if relative in NOT_ENTRIES:
+        if not is_entry_path(relative):
             continue
-        name_problems = check_name(relative)
-        if name_problems:
-            problems += name_problems
+        if not relative.endswith(".md"):
+            problems += check_name(relative)
             continue
-        entry, found = parse_entry(relative, read(relative))
+        text = read(relative)
+        entry, found = parse_entry(relative, text)
+        if entry is not None:  # the format is known: its naming rule applies
+            found = (check_stigmer_name if is_stigmer_format(text) else check_name)(relative)
         problems += found
-        if entry is not None:
+        if entry is not None and not found:
             entries.append(entry)
     return entries, problems
+
+
+def is_entry_path(relative: str) -> bool:
+    """Whether a file under _changelog/ is meant as an entry (not the README or tooling)."""
+    parts = PurePosixPath(relative).parts
+    return relative not in NOT_ENTRIES and not any(part.startswith("_") for part in parts[:-1])
 
 
 def check_tree(root: Path) -> list[str]:
@@ -183,19 +339,20 @@ def changed_entry_paths(diff_names: Sequence[str]) -> list[str]:
     """From `git diff --name-only` output lines, the entries (relative to _changelog/)."""
     prefix = f"{CHANGELOG_DIR}/"
     return sorted(
-        str(PurePosixPath(name).relative_to(CHANGELOG_DIR))
+        relative
         for name in diff_names
-        if name.startswith(prefix) and name[len(prefix) :] not in NOT_ENTRIES
+        if name.startswith(prefix) and is_entry_path(relative := name[len(prefix) :])
     )
 
 
 def assemble_notes(title: str, entries: Sequence[Entry]) -> str:
-    """Release notes: a title, then one section per type in TYPES order, entries by time."""
+    """Release notes: a title, then one section per type in TYPES order, entries by time
+    (their names' stamps, wherever they sit; the path breaks ties)."""
     parts = [f"# {title}", ""]
     if not entries:
         parts += ["No user-facing changes.", ""]
     for kind in TYPES:
-        chosen = sorted((e for e in entries if e.type == kind), key=lambda e: e.path)
+        chosen = sorted((e for e in entries if e.type == kind), key=_written_order)
         if not chosen:
             continue
         parts += [f"## {SECTION_TITLES[kind]}", ""]
@@ -208,6 +365,10 @@ def assemble_notes(title: str, entries: Sequence[Entry]) -> str:
         if parts[-1]:
             parts.append("")
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _written_order(entry: Entry) -> tuple[datetime, str]:
+    return (entry_time(entry.path) or datetime.min, entry.path)
 
 
 def run_changelog(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:

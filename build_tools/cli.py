@@ -78,6 +78,12 @@ def _startup_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -
     return run_startup(args, config, host)
 
 
+def _protos_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+    from build_tools.protos import run_protos
+
+    return run_protos(args, config, host)
+
+
 def _release_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
     from build_tools.release import run_release
 
@@ -203,6 +209,13 @@ def make_parser() -> argparse.ArgumentParser:
     startup.add_argument("--runs", type=int, default=5, help="cold starts to measure (default 5)")
     startup.add_argument("--report-dir", type=Path, help="where the JSON/Markdown reports go")
     startup.set_defaults(handler=_startup_handler)
+
+    protos = commands.add_parser(
+        "protos", help="regenerate agent-runner's protobuf code from its .proto files"
+    )
+    protos.add_argument("--check", action="store_true", help="compare with the committed code")
+    protos.add_argument("--out", type=Path, help="generate under DIR instead of agent-runner/src")
+    protos.set_defaults(handler=_protos_handler)
 
     _add_release_commands(commands)
     return parser

@@ -16,7 +16,6 @@ themselves (fixtures with finalizers) and check `leftovers` at the end.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -34,6 +33,7 @@ from build_tools.errors import ConfigError
 from build_tools.host import Host
 from build_tools.report import Report
 from build_tools.runtime.contract_loader import Contract
+from build_tools.runtime.runner_log import runner_records
 from build_tools.startup import StartupTarget, measure_startup, report_and_gate
 from build_tools.temporal_api import (
     DEFAULT_NAMESPACE,
@@ -128,7 +128,7 @@ class _LabelledContainer(DockerContainer):
         return (stdout + stderr).decode(errors="replace")
 
     def events(self) -> list[dict[str, Any]]:
-        """The JSON objects the process logged, one per line, in order."""
+        """The runner's log records (its lines in the contract's format), in order."""
         return parse_events(self.logs_text())
 
     def wait_exit(self, timeout: float = 60.0) -> int:
@@ -164,15 +164,9 @@ class _LabelledContainer(DockerContainer):
 
 
 def parse_events(text: str) -> list[dict[str, Any]]:
-    events = []
-    for line in text.splitlines():
-        try:
-            parsed = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(parsed, dict):
-            events.append(parsed)
-    return events
+    """Each runner log line's record (`contract.parse_log_line`: its JSON object with "ts"
+    and "level"); lines in no such format (tracebacks, other output) are skipped."""
+    return runner_records(text.splitlines())
 
 
 class TemporalContainer(_LabelledContainer):
@@ -329,9 +323,24 @@ def leftovers(session: str) -> list[str]:
 def startup_target(
     contract: Contract, image: str, temporal_address: str, *, session: str
 ) -> StartupTarget:
-    """The image as the Stigmer CLI starts it on Linux (host network), its own user."""
-    env = contract_env(contract, temporal_address=temporal_address, shutdown_grace_seconds="5")
-    queue = contract.env_var("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE").name
+    """The image as stigmer-server's supervisor starts it on Linux: host network, no --user,
+    its environment (upstream b070f18 `startAgentRunner`) but for Temporal's address and the
+    task queue (`TASK_QUEUE`, the alias it passes), which each run sets to its own."""
+    env = {
+        "MODE": "local",
+        "STIGMER_BACKEND_ENDPOINT": "localhost:7234",
+        "TEMPORAL_SERVICE_ADDRESS": temporal_address,
+        "TEMPORAL_NAMESPACE": "default",
+        "SANDBOX_TYPE": "filesystem",
+        "WORKSPACE_ROOT": contract.workspace_mount,
+        "LOG_LEVEL": "DEBUG",
+        "STIGMER_LLM_PROVIDER": "ollama",
+        "STIGMER_LLM_MODEL": "qwen2.5-coder:14b",
+        "STIGMER_LLM_BASE_URL": "http://localhost:11434",
+        "OLLAMA_BASE_URL": "http://localhost:11434",
+    }
+    check_env_names(contract, env)
+    queue = "TASK_QUEUE"
     return StartupTarget(
         image=image,
         env=tuple(env.items()),

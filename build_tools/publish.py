@@ -5,8 +5,9 @@
 2. Check the pushed index: exactly the planned platforms, no attestation entries.
 3. Verify each platform: pull it back by digest, check its OS/architecture and its version
    and revision labels, and start it.
-4. Only then write `X.Y.Z` (immutable: a different existing digest is refused, the same is a
-   no-op) and the aliases `X.Y`, `X`, `latest` that `build_tools.tags.plan_tags` allows.
+4. Only then write `X.Y.Z` and `vX.Y.Z` (both immutable: a different existing digest is
+   refused before anything is written, the same is a no-op) and the aliases `X.Y`, `X`,
+   `latest` that `build_tools.tags.plan_tags` allows.
 
 Attestations: the index carries none (they would show as unknown/unknown platforms to
 `docker pull` and `imagetools inspect` users). Provenance and SBOM are attested by the
@@ -33,6 +34,7 @@ from build_tools.tags import (
     TagAction,
     decide_alias_tag,
     decide_version_tag,
+    is_version_tag,
     plan_tags,
     published_versions,
     sha_tag,
@@ -53,7 +55,7 @@ class PublishPlan:
     version: semver.Version
     revision: str  # full commit id
     platforms: tuple[str, ...]
-    tags: tuple[str, ...]  # write order; the first is the immutable version tag
+    tags: tuple[str, ...]  # write order; first the immutable `X.Y.Z` and `vX.Y.Z`
 
     @property
     def staging_tag(self) -> str:
@@ -75,13 +77,15 @@ def plan_publish(
 
 
 def decide_tags(plan: PublishPlan, current: Mapping[str, str | None], digest: str) -> list[str]:
-    """Tags to write for `digest` given their current digests; refuses a changed version tag."""
-    version_tag, *aliases = plan.tags
+    """Tags to write for `digest` given their current digests; refuses a changed version tag
+    (of either spelling) before any write is decided."""
     writes = []
-    if decide_version_tag(version_tag, current.get(version_tag), digest) is not TagAction.UNCHANGED:
-        writes.append(version_tag)
-    for tag in aliases:
-        if decide_alias_tag(current.get(tag), digest) is not TagAction.UNCHANGED:
+    for tag in plan.tags:
+        if is_version_tag(tag):
+            action = decide_version_tag(tag, current.get(tag), digest)
+        else:
+            action = decide_alias_tag(current.get(tag), digest)
+        if action is not TagAction.UNCHANGED:
             writes.append(tag)
     return writes
 
@@ -209,7 +213,8 @@ def publish(
 
 
 def resolve(host: Host, repository: str, version: str) -> str:
-    """The pinned reference the CLI of `version` pulls: `repository:version@sha256:...`."""
+    """The pinned reference the CLI of `version` (`X.Y.Z` or `vX.Y.Z`) pulls:
+    `repository:X.Y.Z@sha256:...` (`vX.Y.Z` points at the same digest)."""
     from build_tools.versioning import parse_version
 
     parsed = parse_version(version.removeprefix("v"))

@@ -5,7 +5,7 @@ One cold start is `docker run` of the image against a running Temporal, split in
 
   container started  - the engine's State.StartedAt
   first log line     - the first line the engine timestamped (the runner's banner)
-  temporal connected - the runner's "connected" log line, when it writes one
+  temporal connected - the runner's "temporal connected" log line, when it writes one
   poller visible     - DescribeTaskQueue first lists an activity poller on the queue
 
 The floor is the same image running `python3 -c pass` (same user, same network), measured
@@ -35,6 +35,7 @@ from build_tools.config import Budgets, ToolConfig
 from build_tools.errors import BudgetExceededError, ConfigError, RuntimeContainerError
 from build_tools.host import Host
 from build_tools.report import Report, Row, default_report_dir, write_report
+from build_tools.runtime.runner_log import LogLineParser, parse_runner_line
 
 DEFAULT_RUNS = 5
 # After ready the runner preloads its agent code; docker stats then samples for ~1.5 s more.
@@ -139,8 +140,12 @@ def parse_timestamp(text: str) -> float:
     return stamp.timestamp()
 
 
-def parse_log_lines(text: str) -> list[tuple[float, dict[str, Any] | None]]:
-    """`docker logs --timestamps` output -> (time, JSON object or None) per line, in order."""
+def parse_log_lines(
+    text: str, parse: LogLineParser | None = None
+) -> list[tuple[float, dict[str, Any] | None]]:
+    """`docker logs --timestamps` output -> (docker's time, the runner's record or None for
+    a line not in the runner's format) per line, in order. `parse` defaults to the
+    contract's `parse_log_line`."""
     lines = []
     for raw in text.splitlines():
         stamp, _, rest = raw.partition(" ")
@@ -148,11 +153,7 @@ def parse_log_lines(text: str) -> list[tuple[float, dict[str, Any] | None]]:
             when = parse_timestamp(stamp)
         except ValueError:
             continue
-        try:
-            event = json.loads(rest)
-        except ValueError:
-            event = None
-        lines.append((when, event if isinstance(event, dict) else None))
+        lines.append((when, parse_runner_line(rest, parse)))
     return sorted(lines, key=lambda line: line[0])
 
 

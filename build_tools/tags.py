@@ -1,7 +1,9 @@
 """Which image tags a release writes, and whether an existing tag may be (re)written.
 
 Pure: the registry's current state comes in as arguments. Rules:
-- `X.Y.Z[-pre]` and `sha-<short>` always (the version tag is immutable);
+- `X.Y.Z[-pre]`, `vX.Y.Z[-pre]` and `sha-<short>` always. Both version tags are immutable
+  (never moved to another digest): `X.Y.Z` is this project's spelling, `vX.Y.Z` the one the
+  Stigmer CLI pulls (its own version, with the `v`);
 - a prerelease gets nothing else;
 - a stable release moves `X.Y` / `X` only when it is the highest stable release of that
   line, and `latest` only when it is the highest stable release overall, so a 1.4.3
@@ -17,7 +19,7 @@ from enum import Enum
 import semver
 
 from build_tools.errors import ReleaseError
-from build_tools.versioning import is_version
+from build_tools.versioning import is_version, tag_for, version_from_tag
 
 LATEST = "latest"
 _SHORT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
@@ -34,9 +36,23 @@ def sha_tag(short_sha: str) -> str:
     return f"sha-{short_sha}"
 
 
+def version_tags(version: semver.Version) -> tuple[str, str]:
+    """The immutable tags of a release, in write order: `X.Y.Z`, then `vX.Y.Z`."""
+    return (str(version), tag_for(version))
+
+
+def tag_version(tag: str) -> semver.Version | None:
+    """The release a version tag names (`X.Y.Z` or `vX.Y.Z`); None for aliases and others."""
+    return semver.Version.parse(tag) if is_version(tag) else version_from_tag(tag)
+
+
+def is_version_tag(tag: str) -> bool:
+    return tag_version(tag) is not None
+
+
 def published_versions(tags: Iterable[str]) -> tuple[semver.Version, ...]:
-    """The release versions among a repository's tags (aliases and other tags ignored)."""
-    return tuple(sorted(semver.Version.parse(tag) for tag in tags if is_version(tag)))
+    """The release versions among a repository's tags, either spelling, each once."""
+    return tuple(sorted({v for tag in tags if (v := tag_version(tag)) is not None}))
 
 
 def _is_highest(version: semver.Version, others: Iterable[semver.Version]) -> bool:
@@ -47,8 +63,8 @@ def _is_highest(version: semver.Version, others: Iterable[semver.Version]) -> bo
 def plan_tags(
     version: semver.Version, published: Iterable[semver.Version], short_sha: str
 ) -> tuple[str, ...]:
-    """Tags to point at this release's image, in write order (immutable tag first)."""
-    planned = [str(version), sha_tag(short_sha)]
+    """Tags to point at this release's image, in write order (immutable tags first)."""
+    planned = [*version_tags(version), sha_tag(short_sha)]
     if version.prerelease:
         return tuple(planned)
     stable = [other for other in published if not other.prerelease]
@@ -70,7 +86,8 @@ class TagAction(Enum):
 
 
 def decide_version_tag(tag: str, existing_digest: str | None, new_digest: str) -> TagAction:
-    """The version tag is immutable: create it, accept a same-digest re-run, refuse a change."""
+    """A version tag (either spelling) is immutable: create it, accept a same-digest re-run,
+    refuse a change."""
     _check_digest(new_digest)
     if existing_digest is None:
         return TagAction.CREATE

@@ -18,17 +18,24 @@ from pathlib import Path
 from typing import IO, Any
 
 from build_tools.config import ToolConfig, load_config
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ConfigError
 from build_tools.host import Host, RealHost
 from build_tools.runtime import lifecycle, nodocker
 from build_tools.runtime.compose import COMPOSE_FILE_NAME, render_compose
 from build_tools.runtime.contract_loader import Contract, read_contract
 from build_tools.runtime.lifecycle import Clock
 from build_tools.runtime.logs_command import LogsRequest, show_logs
-from build_tools.runtime.spec import make_run_spec, parse_env_overrides, render_docker_run
+from build_tools.runtime.spec import (
+    ContainerPlan,
+    container_plan,
+    make_run_spec,
+    parse_env_overrides,
+)
+from build_tools.runtime.upstream import FLAVORS, plan_upstream
 
 PROG = "agent-runner-local"
-DEFAULT_DATA_DIR = ".stigmer"  # under the user's home, as the Stigmer CLI keeps its state
+# Under the user's home: where the Stigmer CLI keeps its data (and the container id file).
+DEFAULT_DATA_DIR = Path(".stigmer", "data")
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,9 @@ def resolve_image(config: ToolConfig, version: str, override: str | None) -> str
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, help="state and workspace (default ~/.stigmer)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="state and workspace (default ~/.stigmer/data)"
+    )
     parser.add_argument("--name", help="container name (default: the contract's)")
     parser.add_argument(
         "--no-docker", action="store_true", help="run agent-runner from source, not in Docker"
@@ -85,6 +94,13 @@ def _start_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="print what would run; run nothing")
     parser.add_argument("--python", help="--no-docker: interpreter with agent-runner installed")
+    parser.add_argument(
+        "--upstream-argv",
+        choices=FLAVORS,
+        help="run upstream Stigmer's own `docker run` verbatim: the server's supervisor "
+        "(today's CLI) or the migration-era CLI; only the image, paths and the values "
+        "upstream reads from the environment are filled in",
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -152,6 +168,12 @@ def _overrides(ctx: Context) -> dict[str, str]:
 
 def _start(ctx: Context, replace: bool) -> int:
     args, machine = ctx.args, ctx.machine
+    if args.no_docker and args.upstream_argv:
+        raise ConfigError(
+            "Reading --upstream-argv with --no-docker",
+            "upstream's argv starts a container",
+            "Drop one of the two options.",
+        )
     if args.no_docker:
         python = args.python or machine.python
         plan = nodocker.make_process_plan(
@@ -173,10 +195,40 @@ def _start(ctx: Context, replace: bool) -> int:
         what = f"process {started.pid}"
         return _report_start(ctx, what, started.already_running, started.cold_start_seconds,
                              started.ready)  # fmt: skip
+    container = _container_plan(ctx)
+    if args.dry_run:
+        ctx.say(container.render())
+        return 0
+    lifecycle.check_docker(ctx.host, machine.os_name)
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    result = lifecycle.start(
+        ctx.host, ctx.contract, container, data_dir=ctx.data_dir, pull_policy=args.pull,
+        replace=replace, timeout=args.timeout, clock=ctx.clock, log=ctx.out,
+    )  # fmt: skip
+    what = f"container {result.container_id[:12]} ({container.image})"
+    return _report_start(ctx, what, result.already_running, result.cold_start_seconds,
+                         result.ready)  # fmt: skip
+
+
+def _container_plan(ctx: Context) -> ContainerPlan:
+    """Ours (from the contract), or upstream's own argv with `--upstream-argv`."""
+    args, machine = ctx.args, ctx.machine
     version = args.image_version or runner_version(ctx.config.project_root)
+    image = resolve_image(ctx.config, version, args.image)
+    if args.upstream_argv:
+        if args.env:
+            raise ConfigError(
+                f"Reading --env with --upstream-argv {args.upstream_argv}",
+                "upstream's argv has no such option",
+                "Export the variables upstream reads (e.g. TEMPORAL_SERVICE_ADDRESS) instead.",
+            )
+        return plan_upstream(
+            args.upstream_argv, image=image, name=ctx.name, data_dir=ctx.data_dir,
+            os_name=machine.os_name, environ=machine.environ,
+        )  # fmt: skip
     spec = make_run_spec(
         ctx.contract,
-        image=resolve_image(ctx.config, version, args.image),
+        image=image,
         name=ctx.name,
         os_name=machine.os_name,
         uid=machine.uid,
@@ -186,18 +238,7 @@ def _start(ctx: Context, replace: bool) -> int:
         environ=machine.environ,
         overrides=_overrides(ctx),
     )
-    if args.dry_run:
-        ctx.say(render_docker_run(spec))
-        return 0
-    lifecycle.check_docker(ctx.host, machine.os_name)
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
-    result = lifecycle.start(
-        ctx.host, ctx.contract, spec, data_dir=ctx.data_dir, pull_policy=args.pull,
-        replace=replace, timeout=args.timeout, clock=ctx.clock, log=ctx.out,
-    )  # fmt: skip
-    what = f"container {result.container_id[:12]} ({spec.image})"
-    return _report_start(ctx, what, result.already_running, result.cold_start_seconds,
-                         result.ready)  # fmt: skip
+    return container_plan(spec)
 
 
 def _report_start(

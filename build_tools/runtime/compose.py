@@ -13,8 +13,8 @@ from build_tools.runtime.spec import (
     LOG_DRIVER,
     LOG_OPTIONS,
     RESTART_POLICY,
-    STOP_MARGIN_SECONDS,
     rewrite_loopback,
+    stop_seconds_for,
 )
 
 COMPOSE_FILE_NAME = "docker-compose.yml"
@@ -50,8 +50,8 @@ def compose_environment(contract: Contract) -> list[tuple[str, str]]:
 
 
 def render_compose(contract: Contract, *, runner_image: str, temporal_image: str) -> str:
-    stop_grace = int(float(contract.env_var("AGENT_RUNNER_SHUTDOWN_GRACE_SECONDS").default or 30))
-    stop_grace += STOP_MARGIN_SECONDS
+    grace = float(contract.env_var("AGENT_RUNNER_SHUTDOWN_GRACE_SECONDS").default or 0)
+    stop_grace = stop_seconds_for(grace)
     env_lines = [f"      {name}: {_q(value)}" for name, value in compose_environment(contract)]
     workspace = contract.workspace_mount
     log_lines = [f"        {key}: {_q(value)}" for key, value in LOG_OPTIONS]

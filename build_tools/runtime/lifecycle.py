@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,13 @@ from build_tools.errors import (
 from build_tools.host import Host, require_docker
 from build_tools.runtime.contract_loader import Contract
 from build_tools.runtime.logs import parse_timestamp
-from build_tools.runtime.spec import LABEL_PREFIX, RunSpec, docker_run_args, id_file
+from build_tools.runtime.runner_log import find_record
+from build_tools.runtime.spec import (
+    DOCKER_STOP_DEFAULT_SECONDS,
+    LABEL_PREFIX,
+    ContainerPlan,
+    id_file,
+)
 
 PULL_POLICIES = ("missing", "always", "never")
 POLL_SECONDS = 0.1
@@ -98,34 +104,21 @@ def find_container(host: Host, name: str, data_dir: Path) -> dict[str, Any] | No
 
 
 def _remove(host: Host, container: dict[str, Any], data_dir: Path) -> None:
-    timeout = container.get("Config", {}).get("StopTimeout") or 10
+    # A container started without --stop-timeout (upstream's argv) gets docker's default.
+    timeout = container.get("Config", {}).get("StopTimeout") or DOCKER_STOP_DEFAULT_SECONDS
     host.container_stop(container["Id"], timeout_seconds=int(timeout))
     host.container_remove(container["Id"])
     id_file(data_dir).unlink(missing_ok=True)
 
 
-def _ready_event(lines: Iterable[str], event: str) -> dict[str, Any] | None:
-    for line in lines:
-        text = line.strip()
-        if not text.startswith("{"):
-            continue
-        try:
-            record = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("event") == event:
-            return record
-    return None
-
-
 def wait_ready(
     host: Host, container_id: str, contract: Contract, *, timeout: float, clock: Clock
 ) -> dict[str, Any]:
-    """Poll the container's log for the contract's JSON ready line; fail fast if it exits."""
+    """Poll the container's log for the contract's ready line; fail fast if it exits."""
     deadline = clock.monotonic() + timeout
     while True:
         lines = list(host.container_logs(container_id, ()))
-        ready = _ready_event(lines, contract.ready_event)
+        ready = find_record(lines, event=contract.ready_event)
         if ready is not None:
             return ready
         state = (host.container_inspect(container_id) or {}).get("State", {})
@@ -159,7 +152,7 @@ class StartResult:
 def start(
     host: Host,
     contract: Contract,
-    spec: RunSpec,
+    plan: ContainerPlan,
     *,
     data_dir: Path,
     pull_policy: str,
@@ -170,21 +163,21 @@ def start(
 ) -> StartResult:
     """Run the container and wait until it is ready; an already running one is kept
     (its id re-recorded) unless `replace`."""
-    existing = find_container(host, spec.name, data_dir)
+    existing = find_container(host, plan.name, data_dir)
     if existing is not None and existing["State"].get("Running") and not replace:
         id_file(data_dir).write_text(existing["Id"] + "\n", encoding="utf-8")
         return StartResult(existing["Id"], True, None, None)
     # Before touching the running one: a failed pull must leave it as it was.
-    ensure_image(host, spec.image, pull_policy)
+    ensure_image(host, plan.image, pull_policy)
     if existing is not None:
         # A running one being replaced, or a stopped leftover whose name would clash.
         log.write(f"removing previous container {existing['Id'][:12]}\n")
         _remove(host, existing, data_dir)
-    for mount in spec.mounts:
+    for directory in plan.host_dirs:
         # Created by us, not by the engine, so the directory belongs to the user.
-        mount.source.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
     started = clock.monotonic()
-    container_id = host.container_run(docker_run_args(spec), env=spec.secret_env)
+    container_id = host.container_run(plan.args, env=dict(plan.secret_env))
     id_file(data_dir).write_text(container_id + "\n", encoding="utf-8")
     ready = wait_ready(host, container_id, contract, timeout=timeout, clock=clock)
     return StartResult(container_id, False, clock.monotonic() - started, ready)

@@ -11,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 from build_tools.errors import ConfigError
 
-# RFC 3339 at the start of a line: docker's --timestamps prefix (nanoseconds), Temporal and
-# most loggers; also "YYYY-MM-DD HH:MM:SS,mmm" (Python logging's default format).
+# RFC 3339 at the start of a line: the runner's own lines ("<ts> <LEVEL> {...}"), docker's
+# --timestamps prefix (nanoseconds), most loggers; also "YYYY-MM-DD HH:MM:SS,mmm" (Python
+# logging's default format).
 _LEADING = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})(?P<frac>[.,]\d+)?"
     r"(?P<tz>Z|[+-]\d{2}:?\d{2})?"
 )
+# Other components' JSON lines (`--with` files: Temporal's "ts", zerolog's "time") carry
+# their time in a field instead.
 _JSON_KEYS = ("ts", "time", "timestamp", "@timestamp")
 _DURATION = re.compile(r"^(?P<n>\d+(\.\d+)?)(?P<unit>[smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -25,7 +28,7 @@ EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def parse_timestamp(text: str) -> datetime | None:
-    """The instant a log line starts with (or its JSON ts/time field carries), in UTC."""
+    """The instant a log line starts with (or, for a JSON line, its ts/time field), in UTC."""
     match = _LEADING.match(text)
     if match is None and text.startswith("{"):
         try:

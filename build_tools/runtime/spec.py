@@ -1,12 +1,14 @@
 """Pure planning: what `docker run` (or the from-source process) gets, derived from the contract.
 
-Nothing here touches the machine. `make_run_spec` is what `start` executes and what
-`start --dry-run` prints; `runner_env` is shared with the `--no-docker` mode so both run the
-runner with the same environment contract.
+Nothing here touches the machine. `make_run_spec` -> `container_plan` is what `start`
+executes and what `start --dry-run` prints (`build_tools.runtime.upstream` makes the same
+kind of plan from upstream Stigmer's own argv); `runner_env` is shared with the `--no-docker`
+mode so both run the runner with the same environment contract.
 """
 
 from __future__ import annotations
 
+import math
 import shlex
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -28,8 +30,11 @@ _ADDRESS_TYPES = {"host:port", "url"}
 RESTART_POLICY = "on-failure:5"
 LOG_DRIVER = "json-file"
 LOG_OPTIONS = (("max-size", "10m"), ("max-file", "3"))
-# docker stop waits this long beyond the runner's own grace period before SIGKILL.
-STOP_MARGIN_SECONDS = 5
+# `docker stop` sends SIGKILL after this by default; upstream Stigmer stops the runner with
+# that default, so the runner's grace period (8 s by default) is kept below it.
+DOCKER_STOP_DEFAULT_SECONDS = 10
+# A longer grace period than the default gets at least this much time after it.
+STOP_MARGIN_SECONDS = 2
 LABEL_PREFIX = "org.stigmer.agent-runner"
 
 
@@ -61,6 +66,22 @@ class RunSpec:
     def secret_env(self) -> dict[str, str]:
         """Secret values, handed to the docker client's environment instead of its argv."""
         return {name: value for name, value in self.env if name in self.secret_names}
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    """What `start` runs: `docker run ARGS` (the host runs it), with `secret_env` in the
+    docker client's environment only, after creating `host_dirs` (so the user owns them)."""
+
+    name: str
+    image: str
+    args: tuple[str, ...]
+    secret_env: tuple[tuple[str, str], ...]
+    host_dirs: tuple[Path, ...]
+
+    def render(self) -> str:
+        """The command `start --dry-run` prints (copy-pasteable; secrets stay in the env)."""
+        return shlex.join(["docker", "run", *self.args])
 
 
 def workspace_dir(data_dir: Path) -> Path:
@@ -133,6 +154,12 @@ def runner_env(
     return tuple(env)
 
 
+def stop_seconds_for(grace: float) -> int:
+    """How long `docker stop` waits for a runner with this grace period: docker's default,
+    or the grace period plus a margin when that is longer."""
+    return max(DOCKER_STOP_DEFAULT_SECONDS, math.ceil(grace) + STOP_MARGIN_SECONDS)
+
+
 def stop_timeout(contract: Contract, env: Sequence[tuple[str, str]]) -> int:
     grace_var = contract.env_var("AGENT_RUNNER_SHUTDOWN_GRACE_SECONDS")
     raw = dict(env).get(grace_var.name) or grace_var.default or "0"
@@ -140,9 +167,9 @@ def stop_timeout(contract: Contract, env: Sequence[tuple[str, str]]) -> int:
         grace = float(raw)
     except ValueError:
         raise ConfigError(
-            f"Reading {grace_var.name}={raw!r}", "it is not a number", "Give seconds, e.g. 30."
+            f"Reading {grace_var.name}={raw!r}", "it is not a number", "Give seconds, e.g. 8."
         ) from None
-    return int(grace + 0.999) + STOP_MARGIN_SECONDS
+    return stop_seconds_for(grace)
 
 
 def make_run_spec(
@@ -209,6 +236,16 @@ def docker_run_args(spec: RunSpec) -> list[str]:
     return [*args, spec.image]
 
 
+def container_plan(spec: RunSpec) -> ContainerPlan:
+    return ContainerPlan(
+        name=spec.name,
+        image=spec.image,
+        args=tuple(docker_run_args(spec)),
+        secret_env=tuple(sorted(spec.secret_env.items())),
+        host_dirs=tuple(mount.source for mount in spec.mounts),
+    )
+
+
 def render_docker_run(spec: RunSpec) -> str:
     """The command `start --dry-run` prints (copy-pasteable; secrets stay in the env)."""
-    return shlex.join(["docker", "run", *docker_run_args(spec)])
+    return container_plan(spec).render()

@@ -220,6 +220,37 @@ def test_restart_replaces_the_running_container(
     local.ok("stop")
 
 
+@pytest.mark.parametrize("flavor", ["supervisor", "cli-migration"])
+def test_upstream_argv_starts_a_ready_runner_and_stops_it_within_dockers_default(
+    local: Local, runner_image: str, temporal: TemporalDevServer, flavor: str
+) -> None:
+    """Upstream Stigmer's own `docker run` (no --user, no --stop-timeout, its environment),
+    with only the image, name and paths substituted: the runner is ready and its poller
+    registered, and a plain `docker stop` (10 s) stops it gracefully."""
+    environ = {**local.environ, "TEMPORAL_SERVICE_ADDRESS": temporal.address}
+    options = ["--upstream-argv", flavor, "--image", runner_image, "--pull", "never"]
+    started = local("start", *options, environ=environ)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert READY_LINE.search(started.stdout), started.stdout
+    status = json.loads(local("status", "--json", environ=environ).stdout)
+    assert status["poller_registered"] is True, status
+    assert status["id"] == id_file(local.data_dir).read_text().strip()
+    assert id_file(local.data_dir).name == "agent-runner-container.id"
+    inspect = subprocess.run(
+        ["docker", "container", "inspect", local.name], capture_output=True, text=True, check=True
+    )
+    (container,) = json.loads(inspect.stdout)
+    assert container["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert container["HostConfig"]["NetworkMode"] == "host"
+    assert container["Config"].get("StopTimeout") is None
+    assert "LOG_LEVEL=DEBUG" in container["Config"]["Env"]
+    assert (local.data_dir / "workspace").is_dir()
+    began = time.monotonic()
+    assert "stopped and removed" in local.ok("stop")
+    assert time.monotonic() - began < 10, "the runner was killed, not stopped"
+    assert docker_names(local.name) == []
+
+
 def test_stale_id_file_and_container_removed_behind_our_back(
     local: Local, runner_image: str, temporal: TemporalDevServer
 ) -> None:

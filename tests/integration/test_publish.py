@@ -3,14 +3,16 @@
 Stand-in images (FROM scratch, one small file whose content is the version) are built for
 both platforms through the Host, so the tag logic runs against a real registry in seconds.
 The release sequence 1.0.0, 1.1.0-rc.1, 1.1.0, 2.0.0 and a 1.1.1 backport must leave
-exactly the expected tags on the expected digests; injected registry failures must leave
-no alias moved; a dry run must write nothing. Everything lives under test-release/.
+exactly the expected tags on the expected digests (each version under `X.Y.Z` and
+`vX.Y.Z`, the spelling the Stigmer CLI pulls); injected registry failures must leave no
+alias moved; a dry run must write nothing. Everything lives under test-release/.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -135,6 +137,7 @@ def test_release_sequence_leaves_exactly_the_expected_tags(
     assert len(set(digests.values())) == 5
     expected = {
         **digests,
+        **{f"v{v}": digest for v, digest in digests.items()},
         **{f"sha-{revision_of(v)[:12]}": digest for v, digest in digests.items()},
         "1.0": digests["1.0.0"],
         "1.1": digests["1.1.1"],
@@ -170,6 +173,7 @@ def test_release_sequence_leaves_exactly_the_expected_tags(
     # The CLI side of the contract.
     assert resolve(host, repository, "1.1.1") == f"{repository}:1.1.1@{digests['1.1.1']}"
     assert resolve(host, repository, "v1.1.0-rc.1").endswith(digests["1.1.0-rc.1"])
+    assert resolve(host, repository, "v1.1.1") == resolve(host, repository, "1.1.1")
     with pytest.raises(ReleaseError, match=r"1\.2\.0 was never published"):
         resolve(host, repository, "1.2.0")
 
@@ -186,6 +190,8 @@ def test_resolve_command_prints_the_pinned_reference(
     }
     assert run(["resolve", "1.0.0"], environ) == 0
     assert capsys.readouterr().out == f"{repository}:1.0.0@{digest}\n"
+    assert run(["resolve", "v1.0.0"], environ) == 0  # the Stigmer CLI's own spelling
+    assert capsys.readouterr().out == f"{repository}:1.0.0@{digest}\n"
     assert run(["resolve", "1.0.1"], environ) == 10
     assert "1.0.1 was never published" in capsys.readouterr().err
     assert run(["resolve", "latest"], environ) == 10
@@ -201,7 +207,7 @@ def test_dry_run_prints_every_ref_and_writes_nothing(
     assert do_publish(host, repository, tmp_path, "1.1.0", dry_run=True) is None
     assert tag_table(host, repository) == before
     out = capsys.readouterr().out
-    for tag in ("1.1.0", f"sha-{revision_of('1.1.0')[:12]}", "1.1", "1", "latest"):
+    for tag in ("1.1.0", "v1.1.0", f"sha-{revision_of('1.1.0')[:12]}", "1.1", "1", "latest"):
         assert f"write {repository}:{tag}" in out
     assert f"(now {before['latest']})" in out
 
@@ -218,19 +224,28 @@ def test_a_missing_platform_tags_nothing(repository: str, tmp_path: Path, host: 
     assert {t: after[t] for t in before} == before
 
 
+@pytest.mark.parametrize(
+    ("fail_write", "failed_tag"),
+    [
+        (2, "v1.1.0"),  # `1.1.0` is written, then its v-spelling fails
+        (3, "1.1"),  # both version tags are written, then the first alias fails
+    ],
+)
 def test_a_registry_failure_midway_then_a_rerun_completes(
-    repository: str, tmp_path: Path, host: RealHost
+    repository: str, tmp_path: Path, host: RealHost, fail_write: int, failed_tag: str
 ) -> None:
     first = do_publish(host, repository, tmp_path, "1.0.0")
-    failing = InjectingHost(fail_write=2)  # the version tag is written, then `1.1` fails
-    with pytest.raises(RegistryError, match=r"Writing tag .*:1\.1 failed because injected"):
+    failing = InjectingHost(fail_write=fail_write)
+    with pytest.raises(RegistryError, match=rf"Writing tag .*:{re.escape(failed_tag)} failed be"):
         do_publish(failing, repository, tmp_path, "1.1.0")
     table = tag_table(host, repository)
     assert table["latest"] == table["1"] == table["1.0"] == first
+    assert failed_tag not in table
     assert "1.1" not in table
     second = do_publish(host, repository, tmp_path, "1.1.0")
     table = tag_table(host, repository)
-    assert table["1.1.0"] == table["1.1"] == table["1"] == table["latest"] == second
+    assert table["1.1.0"] == table["v1.1.0"] == table["1.1"] == table["1"] == second
+    assert table["latest"] == second
 
 
 def test_verify_starts_each_platform(host: RealHost, repository: str, tmp_path: Path) -> None:
@@ -277,7 +292,7 @@ def test_publish_command_runs_from_a_release_tag_only(
     assert run(["publish", "--dry-run"], environ, project_root=root) == 0
     out = capsys.readouterr().out
     revision = git(root, environ, "rev-parse", "HEAD").strip()
-    for tag in ("1.0.0", f"sha-{revision[:12]}", "1.0", "1", "latest"):
+    for tag in ("1.0.0", "v1.0.0", f"sha-{revision[:12]}", "1.0", "1", "latest"):
         assert f"write {repository}:{tag} (new)" in out
     assert RealHost(os.environ).registry_tags(repository) == ()
     # Drift: a tag whose commit declares another version is refused.
@@ -312,5 +327,9 @@ def test_the_real_image_publishes_verified_on_both_platforms(
     request = image_request(config, host, version)
     digest = publish(host, plan, request, start=IMAGE_START, gates=(size_gate,))
     assert digest is not None
-    assert tag_table(host, repository) == {"0.0.1-rc.1": digest, f"sha-{revision[:12]}": digest}
+    assert tag_table(host, repository) == {
+        "0.0.1-rc.1": digest,
+        "v0.0.1-rc.1": digest,
+        f"sha-{revision[:12]}": digest,
+    }
     assert resolve(host, repository, "0.0.1-rc.1") == f"{repository}:0.0.1-rc.1@{digest}"

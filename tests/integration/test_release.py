@@ -151,6 +151,40 @@ def test_a_release_bumps_commits_and_tags_with_the_notes(
     assert git(repo, environ, "status", "--porcelain") == ""
 
 
+def test_a_stigmer_style_history_is_released_as_it_is(
+    repo: Path, environ: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Entries in upstream Stigmer's shape (H1 title, bold metadata, prose; one at the
+    `_changelog/` root, one compact-stamped, a tooling folder) validate and make the notes."""
+    assert release(repo, environ, "1.0.0") == 0
+    entries = {
+        "2026-01-19-080000-add-the-status-command.md": (
+            "# Add the Status Command\n\n**Date**: 2026-01-19  \n**Type**: Feature  \n"
+            "**Scope**: CLI\n\n## Summary\n\nShows whether the runner polls.\n"
+        ),
+        "2026-01/20260120-101010-rename-the-queue-variable.md": (
+            "# Rename the Queue Variable\n\n**Date:** 2026-01-20  \n**Type:** Refactoring  \n"
+            "**Impact:** Breaking change for custom deployments\n\nSet TASK_QUEUE instead.\n"
+        ),
+        "_rules/how-to-write-entries.mdc": "---\ndescription: rules\n---\nNot an entry.\n",
+    }
+    for relative, text in entries.items():
+        path = repo / "_changelog" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(repo, environ, "add", "--", ".")
+    git(repo, environ, "commit", "--quiet", "-m", "Upstream-style entries")
+    assert run(["check-changelog"], environ, project_root=repo) == 0
+    assert "3 entries, all valid" in capsys.readouterr().out
+    assert release(repo, environ, "minor") == 0
+    message = git(repo, environ, "tag", "--list", "--format=%(contents)", "v1.1.0")
+    assert message.startswith(
+        "# agent-runner 1.1.0\n\n## Breaking changes\n\n- Rename the Queue Variable\n\n"
+        "  Set TASK_QUEUE instead.\n\n## Features\n\n- Add the Status Command\n"
+    )
+    assert "First feature" not in message  # released in 1.0.0
+
+
 def test_a_sequence_with_a_prerelease_and_a_backport(
     repo: Path, environ: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -245,8 +279,13 @@ def test_a_failure_at_every_git_step_leaves_the_repository_as_it_was(
     assert git(repo, environ, "describe", "--exact-match").strip() == "v1.1.0"
 
 
+@pytest.mark.parametrize("published_tag", ["1.0.0", "v1.0.0"])  # either spelling counts
 def test_a_version_already_in_the_registry_is_refused(
-    repo: Path, environ: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    repo: Path,
+    environ: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    published_tag: str,
 ) -> None:
     image = f"test-release/published-{uuid.uuid4().hex[:8]}"
     context = tmp_path / "ctx"
@@ -266,7 +305,7 @@ def test_a_version_already_in_the_registry_is_refused(
             "linux/amd64",
             "--push",
             "-t",
-            f"127.0.0.1:5000/{image}:1.0.0",
+            f"127.0.0.1:5000/{image}:{published_tag}",
             str(context),
         ]
     )

@@ -11,13 +11,16 @@ from typing import Any
 
 from build_tools.containers import AgentRunnerContainer
 from build_tools.runtime.contract_loader import Contract, load_contract
-from tests.support.stigmer_workflow import StigmerRunInput, StigmerRunResult, run_stigmer_workflow
+from tests.support import stigmer_workflow as go_workflow
 
 # A second namespace, registered at server start, proves TEMPORAL_NAMESPACE is honoured.
 EXTRA_NAMESPACE = "smoke-extra"
 FAKE_MODEL = "fake-model"
 HOST_ALIAS = "host.docker.internal"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# What the fake model's default script makes the agent write, at the workspace root.
+WRITTEN_FILE = "hello.txt"
+WRITTEN_TEXT = "hello from fake ollama\n"
 
 
 def unique(prefix: str) -> str:
@@ -25,24 +28,35 @@ def unique(prefix: str) -> str:
 
 
 def host_user() -> str:
-    """The CLI runs the container as the user who started it (root 0:0 in CI)."""
+    """This process's uid:gid (root 0:0 in CI)."""
     return f"{os.getuid()}:{os.getgid()}"
 
 
-def run_workflow(
-    address: str, req: StigmerRunInput, namespace: str = "default"
-) -> StigmerRunResult:
-    """Host the test Stigmer workflow in this process and run it to the end.
+def run_execution(
+    address: str,
+    activity_queue: str,
+    namespace: str = "default",
+    fixture: str = "execution_with_session",
+    **overrides: Any,
+) -> go_workflow.DecodedResult:
+    """Host the Go-workflow double in this process and run one execution to its end.
 
-    Its queue is the Stigmer workflow's (`agent_execution_stigmer`), made unique per run.
+    Its own queue is the Stigmer workflow's (`agent_execution_stigmer`), made unique per run.
     """
     from temporalio.client import Client
 
     queue = unique(str(load_contract(PROJECT_ROOT).STIGMER_WORKFLOW_TASK_QUEUE))
 
-    async def go() -> StigmerRunResult:
+    async def go() -> go_workflow.DecodedResult:
         client = await Client.connect(address, namespace=namespace)
-        return await run_stigmer_workflow(client, req, workflow_task_queue=queue)
+        async with go_workflow.start_worker(client, task_queue=queue):
+            return await go_workflow.run_execution(
+                client,
+                fixture,
+                activity_task_queue=activity_queue,
+                workflow_task_queue=queue,
+                **overrides,
+            )
 
     return asyncio.run(go())
 

@@ -12,9 +12,15 @@ from typing import Any
 from build_tools.containers import AgentRunnerContainer
 from build_tools.runtime.contract_loader import Contract
 from tests.smoke.conftest import RunnerFactory
-from tests.smoke.helpers import EXTRA_NAMESPACE, banner, ready_line, run_workflow, unique
-from tests.support.fake_ollama import DEFAULT_SCRIPT
-from tests.support.stigmer_workflow import StigmerRunInput
+from tests.smoke.helpers import (
+    EXTRA_NAMESPACE,
+    WRITTEN_FILE,
+    banner,
+    ready_line,
+    run_execution,
+    unique,
+)
+from tests.support.fake_ollama import FakeOllama
 
 MASK = "***"
 # One invalid value per checked type (types without a check, like free strings, have none).
@@ -22,6 +28,7 @@ INVALID_BY_TYPE = {
     "choice": "not-a-choice",
     "positive integer": "0",
     "non-negative number (seconds)": "-1",
+    "non-negative number": "-0.5",
     "host:port": "no-port-here",
     "url": "ftp://not-http",
 }
@@ -38,6 +45,10 @@ def _non_default(var: Any, special: dict[str, str]) -> str:
         return "7"
     if kind == "non-negative number (seconds)":
         return "17.5"
+    if kind == "non-negative number":
+        return "0.25"
+    if kind == "host:port":
+        return "127.0.0.1:9"
     if kind == "url":
         return "http://127.0.0.1:9/smoke"
     return f"smoke-{var.name.lower()}"
@@ -56,8 +67,8 @@ def _mismatches(
     seen = banner(runner)
     wrong = {}
     for var in contract.env_vars:
-        if var.name not in expected:
-            continue
+        if var.name not in expected or var.inert:
+            continue  # variables not acted on are not in the banner
         want = MASK if var.secret else expected[var.name]
         got = _as_seen(seen.get(var.name))
         if got != want and not (str(var.type) == "url" and got == want.rstrip("/")):
@@ -81,6 +92,8 @@ def test_every_variable_reaches_the_runner(
         "SANDBOX_ROOT_DIR": f"{contract.workspace_mount}/every-variable",
         "LOG_LEVEL": "DEBUG",
         "STIGMER_LLM_PROVIDER": "anthropic",
+        # Honoured values, so the run warns about nothing it was told to do.
+        "STIGMER_EXECUTION_MODE": "local",
         "AGENT_RUNNER_READY_FILE": ready_file,
         "AGENT_RUNNER_CONNECT_GIVE_UP_SECONDS": "20",
     }
@@ -104,12 +117,14 @@ def test_aliases_take_effect(
     contract: Contract,
     temporal_address: str,
     workspace: Path,
+    fake_ollama: FakeOllama,
 ) -> None:
-    """TASK_QUEUE, WORKSPACE_ROOT, STIGMER_BACKEND_URL (every alias) alone set their variable."""
+    """TASK_QUEUE, WORKSPACE_ROOT, STIGMER_LLM_BASE_URL (every alias) alone set their variable."""
     aliased = {var.name: var for var in contract.env_vars if var.aliases}
     values = {
         "TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE": unique("smoke-alias"),
         "SANDBOX_ROOT_DIR": f"{contract.workspace_mount}/aliased-root",
+        "OLLAMA_BASE_URL": fake_ollama.base_url,
     }
     env = {k: v for k, v in base_env.items() if k not in aliased}
     expected = {}
@@ -119,15 +134,15 @@ def test_aliases_take_effect(
     queue = expected["TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE"]
 
     runner = make_runner(env, task_queue=queue, workspace=workspace)  # polls the aliased queue
-    result = run_workflow(temporal_address, StigmerRunInput(runner_task_queue=queue))
+    requests_before = len(fake_ollama.requests)
+    result = run_execution(temporal_address, queue)
 
-    assert result.execution is not None
-    assert result.execution.status == "completed"
-    written = str(DEFAULT_SCRIPT[0].tool_calls[0][1]["path"])
-    where = sorted(str(p.relative_to(workspace)) for p in workspace.rglob(written))
+    assert result.phase == "EXECUTION_COMPLETED", result.status
+    assert len(fake_ollama.requests) > requests_before  # the aliased model URL was used
+    where = sorted(str(p.relative_to(workspace)) for p in workspace.rglob(WRITTEN_FILE))
     assert (_mismatches(contract, runner, expected), where) == (
         {},
-        [f"aliased-root/{result.thread.thread_id}/{written}"],
+        [f"aliased-root/{WRITTEN_FILE}"],
     )
 
 

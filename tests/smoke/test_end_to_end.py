@@ -1,70 +1,61 @@
-"""A Stigmer workflow in this process drives the container's three activities end to end."""
+"""The Go-workflow double drives the container's activities end to end, as Stigmer does."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from build_tools.runtime.contract_loader import Contract
 from tests.smoke.conftest import RunnerFactory
-from tests.smoke.helpers import host_user, run_workflow
-from tests.support.fake_ollama import DEFAULT_SCRIPT, FakeOllama
-from tests.support.stigmer_workflow import StigmerRunInput
+from tests.smoke.helpers import WRITTEN_FILE, WRITTEN_TEXT, run_execution
+from tests.support.fake_ollama import FakeOllama
+from tests.support.stigmer_server import StigmerServer
 
-# What the fake model's default script asks the agent to write.
-WRITTEN_PATH = str(DEFAULT_SCRIPT[0].tool_calls[0][1]["path"])
-WRITTEN_TEXT = str(DEFAULT_SCRIPT[0].tool_calls[0][1]["content"])
-NON_ROOT = (1000, 1000)
+COMPLETED = 3  # ExecutionPhase.EXECUTION_COMPLETED, upstream's number
 
 
-@pytest.mark.parametrize("as_user", ["host", "non-root"])
-def test_workflow_runs_agent_and_files_land_in_host_workspace_owned_by_user(
-    as_user: str,
+@pytest.mark.parametrize("owner", ["image user", "uid 1000", "--user 1234"])
+def test_an_execution_writes_files_owned_by_the_workspace_owner(
+    owner: str,
     make_runner: RunnerFactory,
     base_env: dict[str, str],
     workspace: Path,
     contract: Contract,
     temporal_address: str,
     fake_ollama: FakeOllama,
+    stigmer_server: StigmerServer,
 ) -> None:
-    if as_user == "host":
-        user, (uid, gid) = host_user(), (os.getuid(), os.getgid())
+    """No --user: the runner becomes the mount's owner (the image's user for a root-owned
+    one); with --user it runs as that user, like `docker run --user` always did."""
+    if os.getuid() != 0:
+        pytest.skip("workspaces owned by other uids need root (CI runs as root)")
+    options: dict[str, str] = {}
+    if owner == "image user":
+        uid = contract.runtime_uid
+        os.chown(workspace, 0, 0)
+    elif owner == "uid 1000":
+        uid = 1000
+        os.chown(workspace, uid, uid)
     else:
-        if os.getuid() != 0:
-            pytest.skip("chowning the workspace to another uid needs root (CI runs as root)")
-        uid, gid = NON_ROOT
-        os.chown(workspace, uid, gid)
-        user = f"{uid}:{gid}"
-    queue = contract.env_var("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE").name
-    make_runner(base_env, workspace=workspace, user=user)
+        uid = 1234
+        os.chown(workspace, uid, uid)
+        options["user"] = f"{uid}:{uid}"
+    queue = base_env[contract.env_var("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE").name]
+    runner = make_runner(base_env, workspace=workspace, **options)
     requests_before = len(fake_ollama.requests)
 
-    result = run_workflow(
-        temporal_address, StigmerRunInput(runner_task_queue=base_env[queue], prompt="write")
-    )
+    result = run_execution(temporal_address, queue)
 
-    assert result.thread.created
-    assert result.execution is not None
-    assert result.execution.status == "completed", result.execution
-    assert result.execution.files_written == [WRITTEN_PATH]
+    assert result.phase == "EXECUTION_COMPLETED", result.status
+    assert re.fullmatch(r"thread-.+", result.thread_id)
     assert len(fake_ollama.requests) > requests_before  # the container reached the fake model
-    written = workspace / result.thread.thread_id / WRITTEN_PATH
+    written = workspace / WRITTEN_FILE
     assert written.read_text() == WRITTEN_TEXT
-    assert (written.stat().st_uid, written.stat().st_gid) == (uid, gid)
-    assert (written.parent.stat().st_uid, written.parent.stat().st_gid) == (uid, gid)
-
-    cleanup = run_workflow(
-        temporal_address,
-        StigmerRunInput(
-            runner_task_queue=base_env[queue],
-            thread_id=result.thread.thread_id,
-            execute=False,
-            cleanup=True,
-        ),
-    )
-    assert not cleanup.thread.created  # the thread from the first run was still there
-    assert cleanup.cleanup is not None
-    assert cleanup.cleanup.removed
-    assert not written.parent.exists()
+    assert (written.stat().st_uid, written.stat().st_gid) == (uid, uid)
+    assert stigmer_server.status_updates[-1]["phase"] == COMPLETED
+    # The agent's process (and so its shell) never runs as root.
+    status = runner.exec(["python3", "-c", "import os; print(os.stat('/proc/1').st_uid)"])
+    assert status.output.decode().strip() == str(uid)

@@ -7,7 +7,9 @@ langchain-ollama uses by default) and non-streaming. Which reply a request gets:
   with ``FakeOllama.script(marker, steps)`` whose marker appears in them, else an
   inline ``FAKE_OLLAMA_SCRIPT=<json list of steps>`` (to end of line) in them
   (usable across processes, e.g. from container smoke tests), else
-  ``DEFAULT_SCRIPT`` (write ``hello.txt`` then answer);
+  ``DEFAULT_SCRIPT`` (write ``hello.txt`` then answer). Tool names and arguments are
+  the agent's: graphton 1.0.4 offers e.g. ``write_file(path, content)``,
+  ``read_file(path)``, ``ls(path)`` and ``execute(command)``;
 * the step index is the number of assistant messages already in the request, so
   replies are stateless per conversation and survive retries and concurrency.
 
@@ -85,6 +87,10 @@ class FakeOllama:
     def script(self, marker: str, steps: Sequence[Step]) -> None:
         with self._lock:
             self.scripts[marker] = tuple(steps)
+
+    def requests_with(self, text: str) -> list[dict[str, Any]]:
+        """The recorded ``/api/chat`` requests whose messages contain ``text`` (a marker)."""
+        return [r for r in list(self.requests) if text in json.dumps(r.get("messages", []))]
 
     def pick(self, messages: list[dict[str, Any]]) -> Step:
         user_text = "\n".join(

@@ -1,9 +1,8 @@
-"""Run ``python -m agent_runner`` as a real subprocess and read its JSON logs."""
+"""Run ``python -m agent_runner`` as a real subprocess and read its log lines."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -13,6 +12,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from build_tools.runtime.runner_log import find_record, runner_records
 
 
 class RunnerProcess:
@@ -51,21 +52,12 @@ class RunnerProcess:
         return Path(self._log.name).read_text(encoding="utf-8", errors="replace")
 
     def events(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.output().splitlines():
-            try:
-                data = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(data, dict):
-                out.append(data)
-        return out
+        """The runner's log records (`contract.parse_log_line`: each line's JSON object with
+        "ts" and "level"), in order; lines in no such format are skipped."""
+        return runner_records(self.output().splitlines())
 
     def find_event(self, **match: Any) -> dict[str, Any] | None:
-        for event in self.events():
-            if all(event.get(k) == v for k, v in match.items()):
-                return event
-        return None
+        return find_record(self.output().splitlines(), **match)
 
     def wait_for_output(self, text: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -160,3 +160,178 @@ def test_check_changelog_command_fails_on_a_bad_entry(
     errors = capsys.readouterr().err
     assert "_changelog/2026-03/oops.md: name is not YYYY-MM/YYYY-MM-DD-HHMMSS-slug.md" in errors
     assert "1 entry is invalid" in errors
+
+
+# -- Stigmer's own entry format (no front matter; H1 title, bold metadata, prose) ---------
+# Written for these tests in the shape of upstream Stigmer's _changelog/ entries: both
+# spellings of the bold keys, Markdown hard breaks (two trailing spaces), a root-level entry,
+# compact and date-only stamps, an area folder, and a tooling folder that is not an entry.
+
+STIGMER_HISTORY = {
+    "2026-01-18-101500-retry-the-first-temporal-connect.md": (
+        "# Retry the First Temporal Connect\n\n"
+        "**Date**: 2026-01-18  \n**Type**: Bug Fix  \n**Scope**: Agent Runner  \n"
+        "**Impact**: Runs no longer fail while Temporal starts\n\n"
+        "## Summary\n\nThe runner now waits for Temporal instead of exiting.\n"
+    ),
+    "2026-01/2026-01-20-093000-stream-run-output.md": (
+        "# Stream Run Output to the Terminal\n\n"
+        "**Date:** January 20, 2026  \n**Type:** Feature Implementation  \n"
+        "**Scope:** CLI\n\n## What Changed\n\n- `run` follows the execution.\n"
+    ),
+    "2026-01/20260121-120000-rename-the-queue-flag.md": (
+        "# Changelog: Rename the Queue Flag\n\n"
+        "**Date**: 2026-01-21 12:00:00  \n**Type**: Refactor + Migration  \n"
+        "**Impact**: Breaking Change (flag renamed)\n\n"
+        "## Migration\n\nUse `--task-queue` instead of `--queue`.\n"
+    ),
+    "2026-01/2026-01-22-explain-local-mode.md": (
+        "# Explain Local Mode\n\n**Date**: 2026-01-22\n**Type**: Documentation\n\nProse.\n"
+    ),
+    "sdk/2026-01/20260119-fix-a-flaky-sdk-example.md": (
+        "# Fix a Flaky SDK Example\n\n**Date**: 2026-01-19  \n**Scope**: Go SDK\n\nNo Type.\n"
+    ),
+    "2026-01/checkpoints/2026-01-23-runner-reconnects-after-restart.md": (
+        "# Checkpoint: Runner Reconnects After a Restart\n\n**Date**: 2026-01-23  \n"
+        "**Status**: Verified\n\nWhere the work stands.\n"
+    ),
+    "_rules/write-an-entry.mdc": "---\ndescription: how to write an entry\n---\nNot an entry.\n",
+}
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = root / "_changelog" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def test_a_stigmer_style_history_validates_and_feeds_the_notes_as_it_is(tmp_path: Path) -> None:
+    write_tree(tmp_path, STIGMER_HISTORY)
+    entries, problems = changelog.read_entries(tmp_path)
+    assert problems == []
+    assert len(entries) == 6  # the _rules/ file is not an entry
+    assert assemble_notes("agent-runner 1.0.0", entries) == (
+        "# agent-runner 1.0.0\n\n"
+        "## Breaking changes\n\n- Rename the Queue Flag\n\n"
+        "  ## Migration\n\n  Use `--task-queue` instead of `--queue`.\n\n"
+        "## Features\n\n- Stream Run Output to the Terminal\n\n"
+        "## Fixes\n\n- Retry the First Temporal Connect\n- Fix a Flaky SDK Example\n\n"
+        "## Documentation\n\n- Explain Local Mode\n\n"
+        "## Maintenance\n\n- Checkpoint: Runner Reconnects After a Restart\n"
+    )
+
+
+def test_a_stigmer_entry_gives_title_summary_and_the_prose_after_the_metadata() -> None:
+    relative = "2026-01-18-101500-retry-the-first-temporal-connect.md"
+    entry, problems = parse_entry(relative, STIGMER_HISTORY[relative])
+    assert problems == []
+    assert entry == Entry(
+        relative,
+        "fix",
+        "Retry the First Temporal Connect",
+        "## Summary\n\nThe runner now waits for Temporal instead of exiting.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "title", "expected"),
+    [
+        ({"type": "Bug Fix (Critical)"}, "x", "fix"),
+        ({"type": "fix(cli)"}, "x", "fix"),
+        ({"type": "Feature"}, "x", "feature"),
+        ({"type": "feat(sdk/codegen)"}, "x", "feature"),
+        ({"type": "Enhancement"}, "x", "feature"),
+        ({"type": "Bug Fix + Feature Enhancement"}, "x", "fix"),  # the first keyword decides
+        ({"type": "Feature Migration"}, "x", "feature"),
+        ({"type": "Documentation Improvement"}, "x", "docs"),
+        ({"type": "Refactoring / Architecture Improvement"}, "x", "chore"),
+        ({"type": "Test Infrastructure"}, "x", "chore"),
+        ({"type": "Build System / CI/CD Fix"}, "x", "chore"),
+        ({"type": "Something Else Entirely"}, "Fix the thing", "chore"),  # a Type wins
+        ({"type": "Security Hardening"}, "x", "security"),
+        ({"type": "Feature (Breaking Change)"}, "x", "breaking"),
+        ({"type": "Refactor", "impact": "Breaking change in storage"}, "x", "breaking"),
+        ({"type": "Refactor", "impact": "Infrastructure - No Breaking Changes"}, "x", "chore"),
+        ({"type": "Feature", "impact": "Breaking in a good way"}, "x", "feature"),
+        ({"type": "Feature", "breaking": "Yes (API change)"}, "x", "breaking"),
+        ({"type": "Feature", "breaking": "No"}, "x", "feature"),
+        ({}, "Fix: Runner Cannot Reach Ollama", "fix"),  # no Type: the title's keyword
+        ({}, "Implement the Run Command", "feature"),
+        ({}, "Improve Command Output", "chore"),
+    ],
+)
+def test_stigmer_types_map_to_ours(metadata: dict[str, str], title: str, expected: str) -> None:
+    assert changelog.stigmer_type(metadata, title) == expected
+
+
+@pytest.mark.parametrize(
+    ("relative", "text", "why"),
+    [
+        ("2026-01/2026-01-05-x.md", "#\n\n**Type**: Fix\n", "H1 title is empty"),
+        ("2026-01/2026-01-05-x.md", "# " + "x" * 121 + "\n", "longer than 120"),
+        ("2026-02/2026-02-30-x.md", "# T\n", "2026-02-30 is not a real date"),
+        ("20261301-x.md", "# T\n", "20261301 is not a real date"),
+        ("2026-02/2026-01-05-101500-x.md", "# T\n", "is not in folder 2026-02"),
+        ("2026-01/notes.md", "# T\n", "name is not [FOLDER/]STAMP-slug.md"),
+        ("2026-01/2026-01-05-Upper.md", "# T\n", "name is not [FOLDER/]STAMP-slug.md"),
+        ("2026-01/2026-01-05-x.md", "Just prose.\n", "front matter block or an H1 title"),
+        ("2026-01/2026-01-05-x.md", "## Not a title\n", "front matter block or an H1 title"),
+    ],
+)
+def test_bad_stigmer_entries_are_reported(
+    tmp_path: Path, relative: str, text: str, why: str
+) -> None:
+    write_tree(tmp_path, {relative: text})
+    entries, problems = changelog.read_entries(tmp_path)
+    assert entries == []
+    assert len(problems) == 1
+    assert problems[0].startswith(f"_changelog/{relative}: ")
+    assert why in problems[0]
+
+
+def test_our_format_keeps_its_strict_names_next_to_stigmer_entries(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "2026-03/2026-03-04-050607-ok.md": GOOD,
+            "2026-03-04-050608-ours-at-the-root.md": GOOD,  # ours: must sit in its month
+            "2026-03-04-050609-theirs-at-the-root.md": "# Theirs\n\n**Type**: Fix\n",
+        },
+    )
+    entries, problems = changelog.read_entries(tmp_path)
+    assert [e.summary for e in entries] == ["Theirs", "Retry a dropped Temporal connection"]
+    assert problems == [
+        "_changelog/2026-03-04-050608-ours-at-the-root.md: "
+        "name is not YYYY-MM/YYYY-MM-DD-HHMMSS-slug.md"
+    ]
+
+
+def test_notes_order_entries_by_their_stamps_wherever_they_sit() -> None:
+    entries = [
+        Entry("2026-01/20260121-090000-b.md", "fix", "Third", ""),
+        Entry("2026-01-20-120000-a.md", "fix", "Second", ""),
+        Entry("sdk/2026-01/2026-01-20-c.md", "fix", "First (no time: start of the day)", ""),
+    ]
+    assert assemble_notes("t", entries).splitlines()[4:] == [
+        "- First (no time: start of the day)",
+        "- Second",
+        "- Third",
+    ]
+
+
+def test_entry_times_from_every_stamp_spelling() -> None:
+    assert changelog.entry_time("2026-01/2026-01-20-093000-x.md") == datetime(2026, 1, 20, 9, 30)
+    assert changelog.entry_time("20260121-120000-x.md") == datetime(2026, 1, 21, 12)
+    assert changelog.entry_time("sdk/2026-01/2026-01-22-x.md") == datetime(2026, 1, 22)
+    assert changelog.entry_time("x/20260123-y.md") == datetime(2026, 1, 23)
+    assert changelog.entry_time("2026-03/b.md") is None
+
+
+def test_tooling_folders_are_not_entries_in_a_diff_either() -> None:
+    names = [
+        "_changelog/_rules/create.mdc",
+        "_changelog/2026-01-18-101500-root.md",
+        "_changelog/sdk/2026-01/20260119-x.md",
+    ]
+    assert changed_entry_paths(names) == ["2026-01-18-101500-root.md", "sdk/2026-01/20260119-x.md"]

@@ -93,22 +93,32 @@ def test_temporal_command_registers_extra_namespaces_only() -> None:
     assert temporal_command(["default", "a", "b"])[-4:] == ["--namespace", "a", "--namespace", "b"]
 
 
-def test_events_are_the_json_objects_of_the_log() -> None:
-    text = "\n".join(line.partition(" ")[2] for line in LOGS.splitlines())
-    events = parse_events(text + '\nplain text\n["a list"]\n')
+def test_events_are_the_records_of_the_runners_log_lines() -> None:
+    text = "\n".join(line.partition(" ")[2] for line in LOGS.splitlines())  # no docker stamps
+    events = parse_events(
+        text + '\nplain text\n["a list"]\n{"msg":"bare JSON"}\n'
+        '2026-11-29T14:03:39.000Z INFO ["not an object"]\n'
+    )
     assert [event.get("event", event.get("msg")) for event in events] == [
         "agent-runner starting",
         "ready",
     ]
+    assert events[1]["level"] == "INFO"
+    assert events[1]["ts"] == "2026-11-29T14:03:38.888Z"
 
 
 def test_startup_target_runs_on_the_host_network_with_a_label(contract: Contract) -> None:
     target = startup_target(contract, "img:1", "127.0.0.1:7233", session="s1")
     env = dict(target.env)
     assert env[contract.env_var("TEMPORAL_SERVICE_ADDRESS").name] == "127.0.0.1:7233"
+    # The supervisor's queue alias; every run gets its own queue.
     assert (
-        target.queue_variable == contract.env_var("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE").name
+        target.queue_variable
+        in contract.env_var("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE").aliases
     )
-    assert target.queue_variable not in env  # every run gets its own queue
+    assert target.queue_variable not in env
     assert target.network == "host"
+    assert target.user is None  # as upstream: no --user
+    assert env["STIGMER_BACKEND_ENDPOINT"] == "localhost:7234"
+    assert env["WORKSPACE_ROOT"] == contract.workspace_mount
     assert dict(target.labels) == {"org.stigmer.agent-runner.smoke-session": "s1"}

@@ -15,6 +15,7 @@ from build_tools.publish import (
     platform_manifests,
     resolve,
     verify_platforms,
+    write_tags,
 )
 from tests.unit.fakes import FakeHost
 
@@ -87,16 +88,31 @@ def test_verification_pulls_checks_labels_and_starts_each_platform() -> None:
         verify_platforms(host, PLAN, manifests, None)
 
 
+def test_the_plan_writes_both_version_spellings_first() -> None:
+    assert PLAN.tags == ("1.2.0", "v1.2.0", f"sha-{REVISION[:12]}", "1.2", "1", "latest")
+
+
 def test_decide_tags_skips_what_is_already_right_and_refuses_a_changed_version() -> None:
     current: dict[str, str | None] = {"1.2.0": D1, f"sha-{REVISION[:12]}": D1, "1.2": D2}
-    assert decide_tags(PLAN, current, D1) == ["1.2", "1", "latest"]
+    # A release published before the v-tags existed gets its v-tag on a same-digest re-run.
+    assert decide_tags(PLAN, current, D1) == ["v1.2.0", "1.2", "1", "latest"]
     with pytest.raises(ReleaseError, match="immutable"):
         decide_tags(PLAN, current, D2)
 
 
+def test_a_v_tag_on_another_digest_is_refused_and_nothing_is_written() -> None:
+    host = FakeHost(digests={f"{REPO}:1.2.0": D1, f"{REPO}:v1.2.0": D2})
+    with pytest.raises(ReleaseError, match=r"tag v1\.2\.0 failed because it already points"):
+        write_tags(host, PLAN, D1)
+    assert [call for call in host.calls if call[0] == "imagetools_create"] == []
+    host.digests[f"{REPO}:v1.2.0"] = D1
+    assert write_tags(host, PLAN, D1) == [f"sha-{REVISION[:12]}", "1.2", "1", "latest"]
+
+
 def test_resolve_names_a_version_that_was_never_published() -> None:
-    host = FakeHost(digests={f"{REPO}:1.2.0": D1})
-    assert resolve(host, REPO, "v1.2.0") == f"{REPO}:1.2.0@{D1}"
+    host = FakeHost(digests={f"{REPO}:1.2.0": D1, f"{REPO}:v1.2.0": D1})
+    # Either spelling (the Stigmer CLI's own version carries the v): the same pinned ref.
+    assert resolve(host, REPO, "v1.2.0") == resolve(host, REPO, "1.2.0") == f"{REPO}:1.2.0@{D1}"
     with pytest.raises(
         ReleaseError, match=r"registry\.test/stigmer/agent-runner:1\.3\.0 was never"
     ):

@@ -109,6 +109,33 @@ def test_plan_computes_every_write(tmp_path: Path) -> None:
     assert "annotated tag: v1.1.0" in plan.describe()
 
 
+def test_notes_from_a_stigmer_style_history(tmp_path: Path) -> None:
+    """Entries kept as upstream Stigmer keeps them (no front matter, some at the root, a
+    tooling folder) feed the notes as they are."""
+    _project(tmp_path)
+    host = _git()
+    added = [
+        "_changelog/_rules/create-an-entry.mdc",
+        "_changelog/2026-01-19-080000-add-the-status-command.md",
+        "_changelog/2026-01/20260120-101010-survive-a-temporal-restart.md",
+    ]
+    host.git_answers["diff --name-only --diff-filter=A v1.0.0 HEAD -- _changelog"] = "\n".join(
+        added
+    )
+    host.git_answers[f"show HEAD:{added[1]}"] = (
+        "# Add the Status Command\n\n**Date**: 2026-01-19  \n**Type**: Feature  \n\nProse.\n"
+    )
+    host.git_answers[f"show HEAD:{added[2]}"] = (
+        "# Survive a Temporal Restart\n\n**Date:** 2026-01-20  \n**Type:** Bug Fix\n"
+    )
+    plan = plan_release(tmp_path, host, "minor", published=["1.0.0"])
+    assert plan.notes == (
+        "# agent-runner 1.1.0\n\n## Features\n\n- Add the Status Command\n\n"
+        "## Fixes\n\n- Survive a Temporal Restart\n"
+    )
+    assert ("git", ("show", f"HEAD:{added[0]}")) not in host.calls  # not an entry: not read
+
+
 def test_a_dirty_tree_is_refused_before_anything_else(tmp_path: Path) -> None:
     host = _git(status=" M agent-runner/pyproject.toml\n")
     with pytest.raises(GitError, match="working tree is not clean"):

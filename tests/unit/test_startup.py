@@ -3,7 +3,9 @@
 Fixtures (tests/unit/data/startup), from one real run of the image against the Temporal
 test image on this project's build host: `docker logs --timestamps` of the runner (banner,
 then the ready line), `docker inspect --format '{{json .State}}'` and
-`docker stats --no-stream --format '{{json .}}'` taken ~1 s after it became ready.
+`docker stats --no-stream --format '{{json .}}'` taken ~1 s after it became ready. The
+runner's two lines were rewritten into its current line format (`<UTC ts> <LEVEL> <JSON>`,
+the JSON without "ts"/"level"); docker's own timestamps in front of them are the run's.
 """
 
 from __future__ import annotations
@@ -79,9 +81,36 @@ def test_log_lines_of_a_real_run_are_timed_and_parsed() -> None:
     (first, banner), (second, ready) = lines
     assert banner is not None
     assert banner["msg"] == "agent-runner starting"
+    assert (banner["ts"], banner["level"]) == ("2026-11-29T14:03:37.190Z", "INFO")
     assert ready is not None
     assert ready["event"] == "ready"
     assert second - first == pytest.approx(1.698168, abs=1e-5)
+
+
+def test_lines_not_in_the_runners_format_are_timed_but_carry_no_record() -> None:
+    text = (
+        "2026-11-29T14:03:37.000000000Z Traceback (most recent call last):\n"
+        '2026-11-29T14:03:37.100000000Z {"msg":"bare JSON is not the format"}\n'
+        '2026-11-29T14:03:37.200000000Z 2026-11-29T14:03:37.199Z INFO {"msg":"ok"}\n'
+    )
+    assert [record for _, record in parse_log_lines(text)] == [
+        None,
+        None,
+        {"ts": "2026-11-29T14:03:37.199Z", "level": "INFO", "msg": "ok"},
+    ]
+
+
+def test_the_runners_temporal_connected_line_is_its_own_phase() -> None:
+    t0 = parse_timestamp("2026-11-29T14:03:36.600Z")
+    connected = (
+        "2026-11-29T14:03:37.500000000Z 2026-11-29T14:03:37.499Z INFO "
+        '{"logger":"agent_runner.worker","msg":"temporal connected","address":"127.0.0.1:7233"}'
+    )
+    lines = parse_log_lines(LOGS + connected + "\n")
+    phases = cold_start_phases(
+        t0, parse_timestamp(STARTED_AT), lines, t0 + 2.3, ready_event="ready", memory=None
+    )
+    assert phases.connected == pytest.approx(0.9, abs=1e-4)
 
 
 def test_memory_of_real_docker_stats_and_units() -> None:
@@ -99,7 +128,7 @@ def test_phases_are_seconds_after_docker_run() -> None:
     )
     assert phases.started == pytest.approx(0.2289, abs=1e-4)
     assert phases.first_log == pytest.approx(0.5908, abs=1e-4)
-    assert phases.connected is None  # this runner logs no "connected" line
+    assert phases.connected is None  # this capture has no "temporal connected" line
     assert phases.ready_line == pytest.approx(2.2889, abs=1e-4)
     assert phases.poller_visible == pytest.approx(2.3)
     assert phases.idle_memory_mb == 99.0

@@ -61,6 +61,10 @@ class RunnerActivities:
         self, execution: AgentExecution, thread_id: str
     ) -> AgentExecutionStatus:
         started = time.monotonic()
+        log.info(
+            "execution started",
+            extra={"execution_id": execution.metadata.id, "thread_id": thread_id},
+        )
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         try:
             status = await execute(execution, thread_id, self.config, self.deps)

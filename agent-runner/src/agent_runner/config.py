@@ -47,7 +47,6 @@ class Config:
     shutdown_grace_seconds: float
     connect_give_up_seconds: float
     ready_file: Path
-    max_steps: int
     llm_timeout_seconds: float
     heartbeat_seconds: float
     status_update_seconds: float
@@ -117,25 +116,23 @@ def _positive_int(var: EnvVar, raw: str) -> object:
     return int(raw)
 
 
-def _seconds(var: EnvVar, raw: str) -> object:
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    # "not >= 0" also rejects NaN.
-    if not seconds >= 0 or seconds == float("inf"):
-        raise _Bad("it is not a non-negative number", "seconds, e.g. 30")
-    return seconds
-
-
-def _number(var: EnvVar, raw: str) -> object:
+def _non_negative(raw: str, fix: str) -> float:
     try:
         number = float(raw)
     except ValueError:
         number = -1.0
+    # "not >= 0" also rejects NaN.
     if not number >= 0 or number == float("inf"):
-        raise _Bad("it is not a non-negative number", "a number, e.g. 0.2")
+        raise _Bad("it is not a non-negative number", fix)
     return number
+
+
+def _seconds(var: EnvVar, raw: str) -> object:
+    return _non_negative(raw, "seconds, e.g. 30")
+
+
+def _number(var: EnvVar, raw: str) -> object:
+    return _non_negative(raw, "a number, e.g. 0.2")
 
 
 def _host_port(var: EnvVar, raw: str) -> object:

@@ -318,13 +318,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
         READY_FILE_DEFAULT,
     ),
     EnvVar(
-        "AGENT_RUNNER_MAX_STEPS",
-        "max_steps",
-        VarType.POSITIVE_INT,
-        "Maximum model calls of one agent run.",
-        "25",
-    ),
-    EnvVar(
         "AGENT_RUNNER_LLM_TIMEOUT_SECONDS",
         "llm_timeout_seconds",
         VarType.NON_NEGATIVE_FLOAT,

@@ -70,14 +70,17 @@ def drop_to_workspace_owner(
     if calls.getuid() != 0:
         return None
     target = choose_target(workspace, calls)
-    try:
-        if target.adopt_workspace:
-            calls.makedirs(workspace)
-            calls.chown(workspace, target.uid, target.gid)
-        # Made by root here so a restart under another owner still finds them writable.
-        for directory in (ready_dir, RUNTIME_HOME):
+    # Made (or handed over) by root here, so a restart under another owner still finds them
+    # writable. A failure is left to the writability check that follows, which names the
+    # variable and exits with its own code.
+    owned = ([workspace] if target.adopt_workspace else []) + [ready_dir, RUNTIME_HOME]
+    for directory in owned:
+        try:
             calls.makedirs(directory)
             calls.chown(directory, target.uid, target.gid)
+        except OSError:
+            continue
+    try:
         calls.setgroups([])
         calls.setgid(target.gid)
         calls.setuid(target.uid)

@@ -1,200 +1,136 @@
-"""The Stigmer test workflow drives the real runner against the fake Ollama."""
+"""The agent at work: the Go workflow double drives the real runner against the fake Ollama.
+
+The contract itself (names, encodings, reporting) is in test_stigmer_contract.py; here, what
+the agent does with the workspace and with a misbehaving model.
+"""
 
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ActivityError, ApplicationError
 
+from tests.integration.runner.conftest import marker, run_execution, workspace_file
 from tests.support.fake_ollama import FakeOllama, Step, final, tool
 from tests.support.runner_process import RunnerProcess
-from tests.support.stigmer_workflow import StigmerRunInput, run_stigmer_workflow_sync
+from tests.support.stigmer_server import StigmerServer
 
 pytestmark = pytest.mark.integration
 
-
-def _marker() -> str:
-    return f"marker-{uuid.uuid4().hex}"
+Runner = tuple[RunnerProcess, dict[str, str]]
 
 
-def _app_error(exc: WorkflowFailureError) -> ApplicationError:
-    cause = exc.cause
-    assert isinstance(cause, ActivityError), repr(cause)
-    assert isinstance(cause.cause, ApplicationError), repr(cause.cause)
-    return cause.cause
+def _tool_results(request: dict[str, object]) -> list[str]:
+    messages = request["messages"]
+    assert isinstance(messages, list)
+    return [str(m.get("content", "")) for m in messages if m.get("role") == "tool"]
 
 
-def test_three_activities_end_to_end(
-    ready_runner: tuple[RunnerProcess, dict[str, str]], fake_ollama: FakeOllama
-) -> None:
+def _ai_replies(messages: list[dict[str, object]]) -> list[str]:
+    return [str(m.get("content", "")).strip() for m in messages if m.get("type") == "MESSAGE_AI"]
+
+
+def test_write_then_read_a_file(ready_runner: Runner, fake_ollama: FakeOllama) -> None:
     _, env = ready_runner
-    marker = _marker()
+    word = marker()
     fake_ollama.script(
-        marker,
+        word,
         [
-            tool("list_files"),
-            tool("write_file", path="notes/result.md", content="# Result\n42\n"),
-            tool("read_file", path="notes/result.md"),
+            tool("ls", path="/"),
+            tool("write_file", path="/notes/result.md", content="# Result\n42\n"),
+            tool("read_file", path="/notes/result.md"),
             final("All done: notes/result.md"),
         ],
     )
-    address = env["TEMPORAL_SERVICE_ADDRESS"]
-    result = run_stigmer_workflow_sync(
-        address,
-        StigmerRunInput(runner_task_queue=env["TASK_QUEUE"], prompt=f"Write it. {marker}"),
-    )
-    assert result.thread.created
-    execution = result.execution
-    assert execution is not None
-    assert execution.status == "completed"
-    assert execution.final_message == "All done: notes/result.md"
-    assert execution.files_written == ["notes/result.md"]
-    assert execution.steps == 4
-    assert execution.tool_calls == 3
-    thread_dir = Path(env["SANDBOX_ROOT_DIR"]) / result.thread.thread_id
-    assert (thread_dir / "notes" / "result.md").read_text() == "# Result\n42\n"
+    result = run_execution(env, message=f"Write it, then check it. {word}")
+    assert result.phase == "EXECUTION_COMPLETED", result.status
+    assert workspace_file(env, "result.md").read_text() == "# Result\n42\n"
 
-    # The model really was offered the three file tools and saw the tool results.
-    requests = [r for r in fake_ollama.requests if marker in str(r["messages"])]
-    offered = {t["function"]["name"] for t in requests[0]["tools"]}
-    assert offered == {"write_file", "read_file", "list_files"}
-    assert "# Result" in str(requests[-1]["messages"])
-
-    # Reusing the thread, then cleaning it up.
-    again = run_stigmer_workflow_sync(
-        address,
-        StigmerRunInput(
-            runner_task_queue=env["TASK_QUEUE"],
-            thread_id=result.thread.thread_id,
-            execute=False,
-            cleanup=True,
-        ),
-    )
-    assert again.thread.created is False
-    assert again.cleanup is not None
-    assert again.cleanup.removed
-    assert not thread_dir.exists()
+    # The model saw each tool's result, the file's content included, in its last request.
+    requests = fake_ollama.requests_with(word)
+    assert len(requests) == 4
+    assert "42" in _tool_results(requests[-1])[-1]
+    calls = [c["name"] for c in result.status.get("toolCalls", [])]
+    assert calls == ["ls", "write_file", "read_file"], result.status.get("toolCalls")
+    assert "All done: notes/result.md" in _ai_replies(result.messages)
 
 
 @pytest.mark.parametrize(
-    "steps",
+    "step",
     [
-        [tool("write_file", path="../escape.txt", content="x")],
-        [tool("write_file", path="/tmp/escape-abs.txt", content="x")],
-        [tool("read_file", path="link/secret.txt")],
-        [tool("write_file", path="link/planted.txt", content="x")],
+        tool("write_file", path="../escape.txt", content="x"),
+        tool("read_file", path="link/secret.txt"),
+        tool("write_file", path="link/planted.txt", content="x"),
     ],
-    ids=["dotdot", "absolute", "symlink-read", "symlink-write"],
+    ids=["dotdot", "symlink-read", "symlink-write"],
 )
-def test_sandbox_escapes_refused(
-    ready_runner: tuple[RunnerProcess, dict[str, str]],
-    fake_ollama: FakeOllama,
-    tmp_path: Path,
-    steps: list[Step],
+def test_file_tools_stay_in_the_workspace(
+    ready_runner: Runner, fake_ollama: FakeOllama, tmp_path: Path, step: Step
 ) -> None:
     _, env = ready_runner
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text("secret")
-    thread_id = f"t-{uuid.uuid4().hex[:8]}"
-    thread_dir = Path(env["SANDBOX_ROOT_DIR"]) / thread_id
-    thread_dir.mkdir(parents=True)
-    (thread_dir / "link").symlink_to(outside)
-    marker = _marker()
-    fake_ollama.script(marker, [*steps, final("escaped")])
-    with pytest.raises(WorkflowFailureError) as info:
-        run_stigmer_workflow_sync(
-            env["TEMPORAL_SERVICE_ADDRESS"],
-            StigmerRunInput(
-                runner_task_queue=env["TASK_QUEUE"], thread_id=thread_id, prompt=marker
-            ),
-        )
-    error = _app_error(info.value)
-    assert error.type == "SandboxViolation"
-    assert error.non_retryable
+    root = Path(env["SANDBOX_ROOT_DIR"])
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "link").symlink_to(outside)
+    word = marker()
+    fake_ollama.script(word, [step, final("tried")])
+
+    result = run_execution(env, message=f"Try it. {word}")
+    # A refused tool call is the model's problem, not the execution's.
+    assert result.phase == "EXECUTION_COMPLETED", result.status
+    refusal = _tool_results(fake_ollama.requests_with(word)[-1])[-1]
+    assert "outside" in refusal
+    assert "secret" not in refusal.replace("secret.txt", "")
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
-    assert not (Path(env["SANDBOX_ROOT_DIR"]) / "escape.txt").exists()
-    assert not Path("/tmp/escape-abs.txt").exists()
+    assert (outside / "secret.txt").read_text() == "secret"
+    assert not (root.parent / "escape.txt").exists()
 
 
-@pytest.mark.parametrize("thread_id", ["../up", "a/b", ".hidden", ".."])
-def test_invalid_thread_id_refused(
-    ready_runner: tuple[RunnerProcess, dict[str, str]], thread_id: str
+def test_absolute_paths_land_in_the_workspace(
+    ready_runner: Runner, fake_ollama: FakeOllama
 ) -> None:
     _, env = ready_runner
-    with pytest.raises(WorkflowFailureError) as info:
-        run_stigmer_workflow_sync(
-            env["TEMPORAL_SERVICE_ADDRESS"],
-            StigmerRunInput(
-                runner_task_queue=env["TASK_QUEUE"], thread_id=thread_id, execute=False
-            ),
-        )
-    assert _app_error(info.value).type == "SandboxViolation"
+    word = marker()
+    target = f"/tmp/{word}.txt"
+    fake_ollama.script(word, [tool("write_file", path=target, content="in"), final("ok")])
+    result = run_execution(env, message=f"Write it. {word}")
+    assert result.phase == "EXECUTION_COMPLETED", result.status
+    assert not Path(target).exists()
+    assert workspace_file(env, f"{word}.txt").read_text() == "in"
 
 
 @pytest.mark.parametrize(
-    ("step", "error_type", "retryable"),
+    "step",
     [
-        (Step(raw="this is not json\n"), "LLMBadResponse", False),
-        (Step(raw='{"model": "x", "message": 7, "done": true}\n'), "LLMBadResponse", False),
-        (Step(status=503), "LLMUnavailable", True),
+        Step(raw="this is not json\n"),
+        Step(raw='{"model": "x", "message": 7, "done": true}\n'),
+        Step(status=503),
     ],
     ids=["garbage", "wrong-shape", "503"],
 )
-def test_llm_failures_are_typed(
-    ready_runner: tuple[RunnerProcess, dict[str, str]],
-    fake_ollama: FakeOllama,
-    step: Step,
-    error_type: str,
-    retryable: bool,
+def test_a_misbehaving_model_fails_the_execution(
+    ready_runner: Runner, fake_ollama: FakeOllama, stigmer_server: StigmerServer, step: Step
 ) -> None:
     _, env = ready_runner
-    marker = _marker()
-    fake_ollama.script(marker, [step])
-    with pytest.raises(WorkflowFailureError) as info:
-        run_stigmer_workflow_sync(
-            env["TEMPORAL_SERVICE_ADDRESS"],
-            StigmerRunInput(runner_task_queue=env["TASK_QUEUE"], prompt=marker, max_attempts=2),
-        )
-    error = _app_error(info.value)
-    assert error.type == error_type
-    assert error.non_retryable is (not retryable)
-    attempts = sum(1 for r in fake_ollama.requests if marker in str(r["messages"]))
-    assert attempts == (2 if retryable else 1)
+    word = marker()
+    fake_ollama.script(word, [step])
+    result = run_execution(env, message=f"Hello. {word}")
+    assert result.phase == "EXECUTION_FAILED", result.status
+    assert result.error.strip()
+    assert fake_ollama.requests_with(word)
+    assert stigmer_server.status_updates[-1]["error"] == result.error
 
 
-def test_llm_endpoint_down(
-    runner_env: dict[str, str], make_runner: object, fake_ollama: FakeOllama
-) -> None:
-    from tests.integration.runner.conftest import wait_registered
-    from tests.support.temporal_server import free_port
-
-    env = {**runner_env, "OLLAMA_BASE_URL": f"http://127.0.0.1:{free_port()}"}
-    make_runner(env)  # type: ignore[operator]
-    wait_registered(env["TEMPORAL_SERVICE_ADDRESS"], env["TASK_QUEUE"])
-    with pytest.raises(WorkflowFailureError) as info:
-        run_stigmer_workflow_sync(
-            env["TEMPORAL_SERVICE_ADDRESS"],
-            StigmerRunInput(runner_task_queue=env["TASK_QUEUE"], prompt="hello"),
-        )
-    error = _app_error(info.value)
-    assert error.type == "LLMUnavailable"
-    assert not error.non_retryable
-
-
-def test_default_and_inline_scripts(ready_runner: tuple[RunnerProcess, dict[str, str]]) -> None:
-    """What container smoke tests rely on: no in-process registration needed."""
+def test_default_and_inline_scripts(ready_runner: Runner) -> None:
+    """What the container smoke tests rely on: no in-process script registration needed."""
     _, env = ready_runner
-    address, queue = env["TEMPORAL_SERVICE_ADDRESS"], env["TASK_QUEUE"]
-    default = run_stigmer_workflow_sync(
-        address, StigmerRunInput(runner_task_queue=queue, prompt="say hello")
-    )
-    assert default.execution is not None
-    assert default.execution.files_written == ["hello.txt"]
+    default = run_execution(env)  # the fixture asks for hello.txt; so does DEFAULT_SCRIPT
+    assert default.phase == "EXECUTION_COMPLETED", default.status
+    assert workspace_file(env, "hello.txt").read_text() == "hello from fake ollama\n"
+
     inline = json.dumps(
         [
             {
@@ -205,11 +141,7 @@ def test_default_and_inline_scripts(ready_runner: tuple[RunnerProcess, dict[str,
             {"content": "inline done"},
         ]
     )
-    result = run_stigmer_workflow_sync(
-        address,
-        StigmerRunInput(runner_task_queue=queue, prompt=f"go\nFAKE_OLLAMA_SCRIPT={inline}\n"),
-    )
-    assert result.execution is not None
-    assert result.execution.final_message == "inline done"
-    thread_dir = Path(env["SANDBOX_ROOT_DIR"]) / result.thread.thread_id
-    assert (thread_dir / "x.txt").read_text() == "X"
+    result = run_execution(env, message=f"go\nFAKE_OLLAMA_SCRIPT={inline}\n")
+    assert result.phase == "EXECUTION_COMPLETED", result.status
+    assert "inline done" in _ai_replies(result.messages)
+    assert workspace_file(env, "x.txt").read_text() == "X"

@@ -5,23 +5,30 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.worker import Worker
 
-from tests.integration.runner.conftest import RunnerFactory, clean_env, wait_registered
+from build_tools.runtime.runner_log import runner_records
+from tests.integration.runner.conftest import (
+    QUEUE_VAR,
+    RunnerFactory,
+    clean_env,
+    marker,
+    runner_argv_prefix,
+    wait_registered,
+)
+from tests.support import stigmer_workflow as go_workflow
 from tests.support.fake_ollama import FakeOllama, final, tool
 from tests.support.pollers import activity_pollers
 from tests.support.runner_process import RunnerProcess
-from tests.support.stigmer_workflow import StigmerRunInput, StigmerTestWorkflow
 from tests.support.temporal_server import TemporalDevServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -51,7 +58,7 @@ def test_ready_file_only_after_poller_visible(
         while not file_seen and time.monotonic() < deadline:
             # File first, then pollers: if the file existed, the poller must already show.
             exists = ready_file.exists()
-            pollers = await activity_pollers(client, runner_env["TASK_QUEUE"])
+            pollers = await activity_pollers(client, runner_env[QUEUE_VAR])
             now = time.monotonic()
             if pollers and not poller_seen:
                 poller_seen = now
@@ -69,7 +76,7 @@ def test_ready_file_only_after_poller_visible(
     assert poller_seen <= file_seen
     content = json.loads(ready_file.read_text())
     assert content["event"] == "ready"
-    assert content["task_queue"] == runner_env["TASK_QUEUE"]
+    assert content["task_queue"] == runner_env[QUEUE_VAR]
     assert healthcheck(str(ready_file)) == 0
 
 
@@ -80,7 +87,11 @@ def test_ready_log_line_and_healthcheck_follow_lifecycle(
     runner.wait_for_output('"event":"ready"')
     event = runner.find_event(event="ready")
     assert event is not None
-    assert event["task_queue"] == env["TASK_QUEUE"]
+    # "<UTC timestamp> <LEVEL> <JSON>": the timestamp first, for the CLI's `logs --all`.
+    (line,) = [line for line in runner.output().splitlines() if '"event":"ready"' in line]
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO \{\"event\":\"ready\",", line)
+    assert (event["ts"], event["level"]) == (line[:24], "INFO")
+    assert event["task_queue"] == env[QUEUE_VAR]
     assert event["namespace"] == "default"
     assert event["pid"] == runner.pid
     assert str(runner.pid) in event["identity"]
@@ -88,7 +99,7 @@ def test_ready_log_line_and_healthcheck_follow_lifecycle(
     assert event["identity"] in identities
     banner = [e for e in runner.events() if e.get("msg") == "agent-runner starting"]
     assert len(banner) == 1
-    assert banner[0]["config"]["TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE"] == env["TASK_QUEUE"]
+    assert banner[0]["config"]["TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE"] == env[QUEUE_VAR]
 
     ready_file = env["AGENT_RUNNER_READY_FILE"]
     assert healthcheck(ready_file) == 0
@@ -100,7 +111,7 @@ def test_ready_log_line_and_healthcheck_follow_lifecycle(
 
 async def _pollers(env: dict[str, str]) -> list[str]:
     client = await Client.connect(env["TEMPORAL_SERVICE_ADDRESS"])
-    return await activity_pollers(client, env["TASK_QUEUE"])
+    return await activity_pollers(client, env[QUEUE_VAR])
 
 
 def test_idle_sigterm_exits_fast(ready_runner: tuple[RunnerProcess, dict[str, str]]) -> None:
@@ -123,43 +134,42 @@ def test_sigterm_lets_in_flight_activity_finish(
     ready_runner: tuple[RunnerProcess, dict[str, str]], fake_ollama: FakeOllama
 ) -> None:
     runner, env = ready_runner
-    marker = f"slow-{uuid.uuid4().hex}"
+    word = marker()
     fake_ollama.script(
-        marker,
+        word,
         [tool("write_file", path="slow.txt", content="finished\n"), final("slow done", delay=3.0)],
     )
 
-    async def go() -> tuple[str, float]:
+    async def go() -> tuple[go_workflow.DecodedResult, float]:
         client = await Client.connect(env["TEMPORAL_SERVICE_ADDRESS"])
-        queue = f"wf-{uuid.uuid4().hex[:8]}"
-        async with Worker(client, task_queue=queue, workflows=[StigmerTestWorkflow]):
-            handle = await client.start_workflow(
-                StigmerTestWorkflow.run,
-                StigmerRunInput(runner_task_queue=env["TASK_QUEUE"], prompt=marker),
-                id=f"slow-{uuid.uuid4().hex}",
-                task_queue=queue,
+        async with go_workflow.start_worker(client):
+            run = asyncio.create_task(
+                go_workflow.run_execution(
+                    client,
+                    "execution_with_session",
+                    activity_task_queue=env[QUEUE_VAR],
+                    message=f"Take your time. {word}",
+                )
             )
             # Wait until the agent is in its (slow) second model call, then SIGTERM.
             deadline = time.monotonic() + 30
-            while sum(marker in str(r["messages"]) for r in fake_ollama.requests) < 2:
+            while len(fake_ollama.requests_with(word)) < 2:
                 assert time.monotonic() < deadline, runner.output()
+                assert not run.done(), run.result()
                 await asyncio.sleep(0.05)
             sent = runner.signal()
-            result = await handle.result()
-            assert result.execution is not None
-            return result.execution.final_message, sent
+            return await run, sent
 
-    final_message, sent = asyncio.run(go())
-    assert final_message == "slow done"
+    result, sent = asyncio.run(go())
+    assert result.phase == "EXECUTION_COMPLETED", result.status
+    assert any(m.get("content") == "slow done" for m in result.messages), result.messages
     assert runner.wait(30) == 0, runner.output()
     assert time.monotonic() - sent >= 2.0  # it waited for the activity
-    finished = runner.find_event(msg="agent run finished")
-    assert finished is not None
-    assert finished["status"] == "completed"
-    stop_at = [i for i, e in enumerate(runner.events()) if e.get("msg") == "stop requested"]
-    finish_at = [i for i, e in enumerate(runner.events()) if e.get("msg") == "agent run finished"]
-    assert stop_at
-    assert finish_at
+    events = runner.events()
+    stop_at = [i for i, e in enumerate(events) if e.get("msg") == "stop requested"]
+    finish_at = [i for i, e in enumerate(events) if e.get("msg") == "agent run finished"]
+    assert stop_at, runner.output()
+    assert finish_at, runner.output()
     assert stop_at[0] < finish_at[0]
 
 
@@ -167,10 +177,12 @@ def test_sigterm_lets_in_flight_activity_finish(
 def test_runs_as_pid1_and_stops_on_sigterm(runner_env: dict[str, str]) -> None:
     """As in a container: PID 1 has no default signal actions, so handlers must exist."""
     runner = RunnerProcess(
-        runner_env, inherit_env=False, argv_prefix=("unshare", "--pid", "--fork", "--mount-proc")
+        runner_env,
+        inherit_env=False,
+        argv_prefix=("unshare", "--pid", "--fork", "--mount-proc", *runner_argv_prefix()),
     ).start()
     try:
-        wait_registered(runner_env["TEMPORAL_SERVICE_ADDRESS"], runner_env["TASK_QUEUE"])
+        wait_registered(runner_env["TEMPORAL_SERVICE_ADDRESS"], runner_env[QUEUE_VAR])
         runner.wait_for_output('"event":"ready"')
         event = runner.find_event(event="ready")
         assert event is not None
@@ -198,7 +210,7 @@ def test_temporal_starting_late(runner_env: dict[str, str], make_runner: RunnerF
     assert attempts[-1]["retry_in_seconds"] <= 2.0
     with server:
         up = time.monotonic()
-        wait_registered(server.address, env["TASK_QUEUE"])
+        wait_registered(server.address, env[QUEUE_VAR])
         assert time.monotonic() - up < 15
         runner.wait_for_output('"event":"ready"')
         runner.signal()
@@ -233,15 +245,11 @@ def test_sigterm_while_waiting_for_temporal(
         ({"MODE": "hybrid"}, "MODE", 78),
         ({"TEMPORAL_SERVICE_ADDRESS": "no-port-here"}, "TEMPORAL_SERVICE_ADDRESS", 78),
         ({"TEMPORAL_MAX_CONCURRENCY": "ten"}, "TEMPORAL_MAX_CONCURRENCY", 78),
-        ({"MODE": "cloud"}, "STIGMER_BACKEND_ENDPOINT", 78),
-        (
-            {"MODE": "cloud", "STIGMER_BACKEND_URL": "https://api.stigmer.ai"},
-            "STIGMER_LLM_API_KEY",
-            78,
-        ),
+        ({"MODE": "cloud"}, "STIGMER_API_KEY", 78),
+        ({"MODE": "cloud", "STIGMER_API_KEY": "k"}, "STIGMER_LLM_API_KEY", 78),
         ({"SANDBOX_ROOT_DIR": "/dev/null/workspace"}, "SANDBOX_ROOT_DIR", 73),
     ],
-    ids=["mode", "address", "concurrency", "cloud-backend", "cloud-key", "sandbox"],
+    ids=["mode", "address", "concurrency", "cloud-api-key", "cloud-llm-key", "sandbox"],
 )
 def test_config_errors(
     runner_env: dict[str, str],
@@ -269,9 +277,9 @@ def test_unknown_namespace_is_a_config_error(
         "agent-runner: TEMPORAL_NAMESPACE='no-such-namespace' is invalid because the Temporal "
         "server has no such namespace. Set TEMPORAL_NAMESPACE to an existing namespace."
     ]
-    # Everything else, including the Rust core's logs, is JSON.
+    # Everything else, including the Rust core's logs, is in the runner's line format.
     others = [line for line in runner.output().splitlines() if line not in plain]
-    assert all(line.startswith("{") for line in others), others
+    assert len(runner_records(others)) == len(others), others
 
 
 def test_startup_path_does_not_import_langchain() -> None:

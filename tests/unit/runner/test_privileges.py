@@ -84,6 +84,13 @@ def test_not_root_changes_nothing() -> None:
     assert env == {}
 
 
+def test_a_directory_that_cannot_be_made_is_left_to_the_writability_check() -> None:
+    fake = FakeOs(owner=None, deny="makedirs")
+    target = drop_to_workspace_owner(WS, READY, {}, fake.calls_())
+    assert target is not None
+    assert fake.calls[-1] == ("setuid", contract.RUNTIME_UID)
+
+
 def test_root_without_capabilities_says_how_to_run_it() -> None:
     fake = FakeOs(owner=(1000, 1000), deny="setgroups")
     with pytest.raises(PrivilegeDropError) as info:

@@ -68,7 +68,7 @@ def test_start_dry_run_prints_docker_run_and_touches_nothing(
     assert "--env STIGMER_LLM_API_KEY " in text
     assert "sk-secret" not in text
     assert text.rstrip().endswith("ghcr.io/stigmer/agent-runner:9.9.9")
-    assert f"source={tmp_path}/.stigmer/workspace" in text
+    assert f"source={tmp_path}/.stigmer/data/workspace" in text  # upstream's data dir
     assert host.calls == []
     assert not (tmp_path / ".stigmer").exists()
 
@@ -81,7 +81,7 @@ def test_no_docker_dry_run_masks_secrets(
         machine(tmp_path, ANTHROPIC_API_KEY="sk-secret"), host, fake_time,
     )  # fmt: skip
     assert code == 0
-    assert "STIGMER_LLM_API_KEY=***" in text
+    assert "ANTHROPIC_API_KEY=***" in text
     assert "sk-secret" not in text
     assert "/venv/bin/python -m agent_runner" in text
 
@@ -121,3 +121,57 @@ def test_stop_when_nothing_runs_is_fine(
                      host, fake_time)  # fmt: skip
     assert code == 0
     assert "nothing to stop" in text
+
+
+def test_start_with_upstream_argv_dry_run_prints_upstreams_docker_run(
+    host: FakeHost, tmp_path: Path, fake_time: FakeTime
+) -> None:
+    code, text = cli(
+        ["start", "--dry-run", "--upstream-argv", "supervisor", "--image", "img:1"],
+        machine(tmp_path, "Darwin", OPENAI_API_KEY="sk-secret"), host, fake_time,
+    )  # fmt: skip
+    assert code == 0
+    data = tmp_path / ".stigmer" / "data"
+    assert text.startswith("docker run -d --name stigmer-agent-runner --restart unless-stopped -e ")
+    assert "-e TEMPORAL_SERVICE_ADDRESS=host.docker.internal:7233 " in text
+    assert f"-e OPENAI_API_KEY -v {data}/workspace:/workspace -v {data}/logs:/logs img:1" in text
+    assert "sk-secret" not in text
+    assert host.calls == []
+
+
+def test_start_with_upstream_argv_runs_it_and_records_the_id_in_the_data_dir(
+    host: FakeHost, tmp_path: Path, fake_time: FakeTime
+) -> None:
+    host.local_images["img:1"] = {}
+
+    def ready() -> None:
+        newest = max(host.containers)
+        host.container_log_lines[newest] = [
+            '2026-01-01T00:00:10.400Z INFO {"event":"ready","identity":"r@h","startup_seconds":1}'
+        ]
+
+    fake_time.on_sleep.append(ready)
+    argv = ["start", "--upstream-argv", "cli-migration", "--image", "img:1"]
+    code, text = cli(argv, machine(tmp_path), host, fake_time)
+    assert code == 0, text
+    assert "agent-runner is ready" in text
+    (run,) = [call[1] for call in host.calls if call[0] == "container_run"]
+    assert run[0][:5] == ("-d", "--name", "stigmer-agent-runner", "--restart", "unless-stopped")
+    assert "/var/run/docker.sock:/var/run/docker.sock" in run[0]
+    id_file = tmp_path / ".stigmer" / "data" / "agent-runner-container.id"
+    assert id_file.read_text().strip() == max(host.containers)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--env", "LOG_LEVEL=INFO"], "upstream's argv has no such option"),
+     (["--no-docker"], "upstream's argv starts a container")],
+)  # fmt: skip
+def test_upstream_argv_refuses_options_upstream_lacks(
+    host: FakeHost, tmp_path: Path, fake_time: FakeTime, extra: list[str], message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    argv = ["start", "--dry-run", "--upstream-argv", "supervisor", *extra]
+    code, _ = cli(argv, machine(tmp_path), host, fake_time)
+    assert code == 2
+    assert message in capsys.readouterr().err

@@ -12,42 +12,56 @@ from build_tools.errors import DockerDaemonError, DockerMissingError, RuntimeCon
 from build_tools.host import CommandResult
 from build_tools.runtime import lifecycle
 from build_tools.runtime.contract_loader import Contract
-from build_tools.runtime.spec import RunSpec, id_file, make_run_spec
+from build_tools.runtime.spec import ContainerPlan, container_plan, id_file, make_run_spec
+from build_tools.runtime.upstream import SUPERVISOR, plan_upstream
 from tests.unit.fakes import FakeHost
 from tests.unit.runtime.conftest import FakeTime
 
 IMAGE = "reg/agent-runner:1.2.3"
 READY = {"event": "ready", "identity": "agent-runner-1@h", "pid": 1, "startup_seconds": 0.4}
-BANNER = '{"msg":"agent-runner starting"}'
+# The runner's line format: "<UTC timestamp> <LEVEL> <JSON object>".
+BANNER = '2026-01-01T00:00:10.100Z INFO {"logger":"agent_runner","msg":"agent-runner starting"}'
+READY_LINE = "2026-01-01T00:00:10.400Z INFO " + json.dumps(READY, separators=(",", ":"))
 
 
-def spec_for(contract: Contract, data_dir: Path, name: str = "stigmer-agent-runner") -> RunSpec:
-    return make_run_spec(
-        contract, image=IMAGE, name=name, os_name="Linux", uid=1000, gid=1000,
-        data_dir=data_dir, version="1.2.3", environ={}, overrides={},
+def plan_for(
+    contract: Contract, data_dir: Path, name: str = "stigmer-agent-runner"
+) -> ContainerPlan:
+    return container_plan(
+        make_run_spec(
+            contract, image=IMAGE, name=name, os_name="Linux", uid=1000, gid=1000,
+            data_dir=data_dir, version="1.2.3", environ={}, overrides={},
+        )
     )  # fmt: skip
 
 
-def become_ready_after(host: FakeHost, fake_time: FakeTime, sleeps: int) -> None:
-    """The newest container logs the ready line after `sleeps` polls."""
+def become_ready_after(
+    host: FakeHost, fake_time: FakeTime, sleeps: int, lines: tuple[str, ...] = (BANNER, READY_LINE)
+) -> None:
+    """The newest container logs `lines` (the banner and the ready line) after `sleeps` polls."""
     count = {"n": 0}
 
     def hook() -> None:
         count["n"] += 1
         if count["n"] == sleeps:
             newest = max(host.containers)
-            host.container_log_lines[newest] += [BANNER + "\n", json.dumps(READY) + "\n"]
+            host.container_log_lines[newest] += [line + "\n" for line in lines]
 
     fake_time.on_sleep.append(hook)
 
 
 def do_start(
-    host: FakeHost, contract: Contract, data_dir: Path, fake_time: FakeTime, **kw: object
+    host: FakeHost,
+    contract: Contract,
+    data_dir: Path,
+    fake_time: FakeTime,
+    plan: ContainerPlan | None = None,
+    **kw: object,
 ) -> lifecycle.StartResult:
     options: dict[str, object] = {"pull_policy": "missing", "replace": False, "timeout": 10.0}
     options.update(kw)
     return lifecycle.start(
-        host, contract, spec_for(contract, data_dir), data_dir=data_dir,
+        host, contract, plan or plan_for(contract, data_dir), data_dir=data_dir,
         clock=fake_time.clock(), log=io.StringIO(), **options,  # type: ignore[arg-type]
     )  # fmt: skip
 
@@ -88,10 +102,49 @@ def test_start_pulls_a_missing_image_runs_and_waits_for_the_ready_line(
     result = do_start(host, contract, tmp_path, fake_time)
     assert ("image_pull", IMAGE) in host.calls
     assert not result.already_running
-    assert result.ready == READY
+    assert result.ready == {"ts": "2026-01-01T00:00:10.400Z", "level": "INFO", **READY}
     assert result.cold_start_seconds == pytest.approx(3 * lifecycle.POLL_SECONDS)
     assert id_file(tmp_path).read_text().strip() == result.container_id
     assert (tmp_path / "workspace").is_dir()  # made by us, so owned by the user
+
+
+def test_only_a_ready_line_in_the_runners_format_counts(
+    host: FakeHost, contract: Contract, tmp_path: Path, fake_time: FakeTime
+) -> None:
+    host.local_images[IMAGE] = {}
+    not_ready = (
+        json.dumps(READY),  # bare JSON: not the runner's format
+        "Traceback (most recent call last):",
+        '2026-01-01T00:00:10.200Z INFO {"event":"readyish"}',
+        "2026-01-01T00:00:10.300Z INFO not json",
+    )
+    become_ready_after(host, fake_time, sleeps=1, lines=not_ready)
+    become_ready_after(host, fake_time, sleeps=4, lines=(READY_LINE,))
+    result = do_start(host, contract, tmp_path, fake_time)
+    assert result.cold_start_seconds == pytest.approx(4 * lifecycle.POLL_SECONDS)
+    assert result.ready is not None
+    assert result.ready["identity"] == READY["identity"]
+
+
+def test_the_upstream_supervisor_argv_runs_as_planned_and_stops_with_dockers_default(
+    host: FakeHost, contract: Contract, tmp_path: Path, fake_time: FakeTime
+) -> None:
+    host.local_images[IMAGE] = {}
+    upstream = plan_upstream(
+        SUPERVISOR, image=IMAGE, data_dir=tmp_path, os_name="Linux",
+        environ={"ANTHROPIC_API_KEY": "sk-1"},
+    )  # fmt: skip
+    become_ready_after(host, fake_time, sleeps=1)
+    result = do_start(host, contract, tmp_path, fake_time, plan=upstream)
+    runs = [call[1] for call in host.calls if call[0] == "container_run"]
+    assert runs == [(upstream.args, {"ANTHROPIC_API_KEY": "sk-1"})]
+    assert (tmp_path / "workspace").is_dir()
+    assert (tmp_path / "logs").is_dir()
+    assert id_file(tmp_path) == tmp_path / "agent-runner-container.id"
+    assert id_file(tmp_path).read_text().strip() == result.container_id
+    # No --stop-timeout in upstream's argv: docker's (and upstream's) default 10 s.
+    assert lifecycle.stop(host, "stigmer-agent-runner", tmp_path) == result.container_id
+    assert ("container_stop", (result.container_id, 10)) in host.calls
 
 
 def test_pull_policy_never_refuses_an_absent_image(

@@ -30,6 +30,9 @@ def at(text: str) -> datetime:
     ("line", "expected"),
     [
         ("2026-01-01T11:59:00.123456789Z stdout", "2026-01-01T11:59:00.123456+00:00"),
+        # The runner's own format: its timestamp leads the line.
+        ('2026-01-01T11:59:00.250Z INFO {"msg":"x"}', "2026-01-01T11:59:00.25+00:00"),
+        # Other components' JSON lines (--with files) carry it in a field.
         ('{"ts":"2026-01-01T11:59:01.5Z","msg":"x"}', "2026-01-01T11:59:01.5+00:00"),
         ('{"level":"info","time":"2026-01-01T13:00:00+01:00"}', "2026-01-01T12:00:00+00:00"),
         ("2026-01-01 11:59:02,250 INFO worker", "2026-01-01T11:59:02.25+00:00"),
@@ -62,22 +65,28 @@ def test_since_accepts_durations_and_timestamps() -> None:
 
 def test_untimed_lines_inherit_the_previous_time_and_merge_stays_ordered() -> None:
     runner_lines = [
-        '{"ts":"2026-01-01T10:00:01Z","msg":"a"}',
+        '2026-01-01T10:00:01.000Z INFO {"msg":"a"}',
         "  traceback line",
-        '{"ts":"2026-01-01T10:00:03Z"}',
+        '2026-01-01T10:00:03.000Z ERROR {"msg":"b"}',
     ]
     runner = stamp_lines("agent-runner", runner_lines, docker_prefixed=False)
     server = stamp_lines(
         "server.log", ["banner", "2026-01-01T10:00:02Z started", "2026-01-01T10:00:04Z done"],
         docker_prefixed=False,
     )  # fmt: skip
-    merged = [(line.source, line.text) for line in interleave([list(runner), list(server)])]
+    temporal = stamp_lines(
+        "temporal.log", ['{"level":"info","ts":"2026-01-01T10:00:02.5Z","msg":"t"}'],
+        docker_prefixed=False,
+    )  # fmt: skip
+    sources = [list(runner), list(server), list(temporal)]
+    merged = [(line.source, line.text) for line in interleave(sources)]
     assert merged == [
         ("server.log", "banner"),  # before any time: first
-        ("agent-runner", '{"ts":"2026-01-01T10:00:01Z","msg":"a"}'),
+        ("agent-runner", '2026-01-01T10:00:01.000Z INFO {"msg":"a"}'),
         ("agent-runner", "  traceback line"),
         ("server.log", "2026-01-01T10:00:02Z started"),
-        ("agent-runner", '{"ts":"2026-01-01T10:00:03Z"}'),
+        ("temporal.log", '{"level":"info","ts":"2026-01-01T10:00:02.5Z","msg":"t"}'),
+        ("agent-runner", '2026-01-01T10:00:03.000Z ERROR {"msg":"b"}'),
         ("server.log", "2026-01-01T10:00:04Z done"),
     ]
     assert next(iter(stamp_lines("x", ["no time"], docker_prefixed=False))).at == EARLIEST
@@ -100,16 +109,16 @@ def test_container_logs_pass_options_to_docker(host: FakeHost) -> None:
 
 def test_container_logs_merged_with_files(host: FakeHost, tmp_path: Path) -> None:
     cid = host.container_run(["--name", "runner", "img"], env={})
-    host.container_log_lines[cid] = [
-        '2026-01-01T10:00:01.000000000Z {"msg":"agent-runner starting"}\n',
-        '2026-01-01T10:00:03.000000000Z {"event":"ready"}\n',
+    host.container_log_lines[cid] = [  # docker's --timestamps stamp, then the runner's line
+        '2026-01-01T10:00:01.000000000Z 2026-01-01T10:00:01.000Z INFO {"msg":"starting"}\n',
+        '2026-01-01T10:00:03.000000000Z 2026-01-01T10:00:03.000Z INFO {"event":"ready"}\n',
     ]
     server = tmp_path / "stigmer-server.log"
     server.write_text("2026-01-01T10:00:02Z server up\n2026-01-01T10:00:04Z workflow\n")
     shown = run_logs(host, "runner", LogsRequest(tail=3, with_files=(server,)))
     assert shown == [
         "stigmer-server.log | 2026-01-01T10:00:02Z server up",
-        'agent-runner       | {"event":"ready"}',
+        'agent-runner       | 2026-01-01T10:00:03.000Z INFO {"event":"ready"}',
         "stigmer-server.log | 2026-01-01T10:00:04Z workflow",
     ]
 
@@ -134,9 +143,9 @@ def test_bad_log_options(host: FakeHost, request_: LogsRequest, message: str) ->
 def test_file_logs_since_tail_timestamps_and_follow(host: FakeHost, tmp_path: Path) -> None:
     log = tmp_path / "agent-runner.log"
     log.write_text(
-        '{"ts":"2026-01-01T11:00:00Z","msg":"old"}\n'
-        '{"ts":"2026-01-01T11:55:00Z","msg":"recent"}\n'
-        '{"event":"ready"}\n'
+        '2026-01-01T11:00:00.000Z INFO {"msg":"old"}\n'
+        '2026-01-01T11:55:00.000Z INFO {"msg":"recent"}\n'
+        "a line without a time\n"
     )
     request = LogsRequest(since="10m", timestamps=True, follow=True)
     shown: list[str] = []
@@ -146,15 +155,15 @@ def test_file_logs_since_tail_timestamps_and_follow(host: FakeHost, tmp_path: Pa
         if appended["done"]:
             raise KeyboardInterrupt  # what Ctrl-C does to --follow
         with log.open("a") as handle:
-            handle.write('{"ts":"2026-01-01T11:59:00Z","msg":"new"}\npartial')
+            handle.write('2026-01-01T11:59:00.000Z INFO {"msg":"new"}\npartial')
         appended["done"] = True
 
     with pytest.raises(KeyboardInterrupt):
         show_logs(host, log, request, now=NOW, sleep=sleep, emit=shown.append)
     assert shown == [
-        '2026-01-01T11:55:00.000000Z {"ts":"2026-01-01T11:55:00Z","msg":"recent"}',
-        '2026-01-01T11:55:00.000000Z {"event":"ready"}',
-        '2026-01-01T11:59:00.000000Z {"ts":"2026-01-01T11:59:00Z","msg":"new"}',
+        '2026-01-01T11:55:00.000000Z 2026-01-01T11:55:00.000Z INFO {"msg":"recent"}',
+        "2026-01-01T11:55:00.000000Z a line without a time",
+        '2026-01-01T11:59:00.000000Z 2026-01-01T11:59:00.000Z INFO {"msg":"new"}',
     ]
 
 

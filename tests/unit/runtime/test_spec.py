@@ -8,17 +8,20 @@ from pathlib import Path
 import pytest
 
 from build_tools.errors import ConfigError
-from build_tools.runtime.contract_loader import Contract, read_contract
+from build_tools.runtime.contract_loader import Contract, contract_path, read_contract
 from build_tools.runtime.spec import (
     RunSpec,
+    container_plan,
     docker_run_args,
     make_run_spec,
     parse_env_overrides,
     render_docker_run,
     rewrite_loopback,
+    stop_seconds_for,
 )
 
-DATA = Path("/home/u/.stigmer")
+DATA = Path("/home/u/.stigmer/data")
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 def plan(
@@ -59,26 +62,31 @@ def test_environment_passes_contract_variables_under_canonical_names(contract: C
     environ = {
         "TASK_QUEUE": "q-alias",  # alias of TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE
         "LOG_LEVEL": "DEBUG",
-        "ANTHROPIC_API_KEY": "sk-secret",  # alias of the secret STIGMER_LLM_API_KEY
+        "STIGMER_LLM_BASE_URL": "http://llm:11434",  # alias of OLLAMA_BASE_URL
+        "ANTHROPIC_API_KEY": "sk-secret",
         "UNRELATED": "x",
         "SANDBOX_ROOT_DIR": "/elsewhere",  # owned by the lifecycle: ignored
+        "WORKSPACE_ROOT": "/elsewhere",  # its alias: ignored too
     }
-    env = dict(plan(contract, environ=environ).env)
-    assert env == {
+    spec = plan(contract, environ=environ)
+    assert dict(spec.env) == {
         "SANDBOX_ROOT_DIR": "/workspace",
         "TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE": "q-alias",
         "LOG_LEVEL": "DEBUG",
-        "STIGMER_LLM_API_KEY": "sk-secret",
+        "OLLAMA_BASE_URL": "http://llm:11434",
+        "ANTHROPIC_API_KEY": "sk-secret",
     }
+    assert spec.secret_env == {"ANTHROPIC_API_KEY": "sk-secret"}
 
 
 def test_secrets_never_appear_in_the_command_line(contract: Contract) -> None:
-    spec = plan(contract, environ={"STIGMER_LLM_API_KEY": "sk-secret"})
+    spec = plan(contract, environ={"STIGMER_LLM_API_KEY": "sk-secret", "STIGMER_API_KEY": "k"})
     args = docker_run_args(spec)
     assert "sk-secret" not in " ".join(args)
     assert "sk-secret" not in render_docker_run(spec)
     assert args[args.index("STIGMER_LLM_API_KEY") - 1] == "--env"
-    assert spec.secret_env == {"STIGMER_LLM_API_KEY": "sk-secret"}
+    assert args[args.index("STIGMER_API_KEY") - 1] == "--env"
+    assert spec.secret_env == {"STIGMER_LLM_API_KEY": "sk-secret", "STIGMER_API_KEY": "k"}
 
 
 def test_override_beats_environment_and_alias_maps_to_canonical(contract: Contract) -> None:
@@ -128,11 +136,19 @@ def test_rewrite_loopback(value: str, kind: str, expected: str) -> None:
     assert rewrite_loopback(value, kind) == expected
 
 
-def test_stop_timeout_follows_the_runner_grace_period(contract: Contract) -> None:
-    default = plan(contract).stop_timeout_seconds
-    assert default == 30 + 5
+def test_stop_timeout_is_dockers_default_unless_the_grace_period_needs_more(
+    contract: Contract,
+) -> None:
+    # The runner's default grace (8 s) fits in docker stop's default 10 s, which is what
+    # upstream Stigmer's `docker stop` uses.
+    assert contract.env_var("AGENT_RUNNER_SHUTDOWN_GRACE_SECONDS").default == "8"
+    assert plan(contract).stop_timeout_seconds == 10
+    assert "--stop-timeout" in (args := docker_run_args(plan(contract)))
+    assert args[args.index("--stop-timeout") + 1] == "10"
     longer = plan(contract, environ={"AGENT_RUNNER_SHUTDOWN_GRACE_SECONDS": "60.5"})
-    assert longer.stop_timeout_seconds == 61 + 5
+    assert longer.stop_timeout_seconds == 61 + 2
+    assert stop_seconds_for(0) == stop_seconds_for(8) == 10
+    assert stop_seconds_for(8.1) == 11
 
 
 def test_dry_run_rendering_is_the_exact_argv(contract: Contract) -> None:
@@ -142,10 +158,26 @@ def test_dry_run_rendering_is_the_exact_argv(contract: Contract) -> None:
     args = docker_run_args(spec)
     assert args[:3] == ["--detach", "--name", "stigmer-agent-runner"]
     assert args[-1] == "reg/agent-runner:1.2.3"
-    assert "type=bind,source=/home/u/.stigmer/workspace,target=/workspace" in args
+    assert "type=bind,source=/home/u/.stigmer/data/workspace,target=/workspace" in args
     assert "org.stigmer.agent-runner.version=1.2.3" in args
 
 
-def test_contract_outside_a_checkout_comes_from_the_installed_runner(tmp_path: Path) -> None:
-    # No agent-runner/ under tmp_path: the installed agent_runner.contract is used.
-    assert read_contract(tmp_path).container_name == "stigmer-agent-runner"
+def test_the_container_plan_carries_the_argv_secrets_and_host_dirs(contract: Contract) -> None:
+    spec = plan(contract, environ={"ANTHROPIC_API_KEY": "sk-secret"})
+    container = container_plan(spec)
+    assert container.args == tuple(docker_run_args(spec))
+    assert container.secret_env == (("ANTHROPIC_API_KEY", "sk-secret"),)
+    assert container.host_dirs == (DATA / "workspace",)
+    assert container.render() == render_docker_run(spec)
+    assert "sk-secret" not in container.render()
+
+
+def test_contract_outside_a_checkout_is_the_toolchains_packaged_copy(tmp_path: Path) -> None:
+    # No agent-runner/ under the root: the copy a wheel of the toolchain carries, if any.
+    copy = tmp_path / "_contract" / "contract.py"
+    copy.parent.mkdir()
+    copy.write_text("CONTAINER_NAME = 'x'\n")
+    assert contract_path(tmp_path / "elsewhere", packaged=copy) == copy
+    with pytest.raises(ConfigError, match="carries no copy"):
+        contract_path(tmp_path / "elsewhere", packaged=tmp_path / "absent.py")
+    assert read_contract(PROJECT_ROOT).container_name == "stigmer-agent-runner"
