@@ -18,6 +18,7 @@ from typing import IO
 
 from build_tools.config import ToolConfig
 from build_tools.errors import (
+    BuildError,
     ConfigError,
     DockerDaemonError,
     DockerMissingError,
@@ -39,6 +40,10 @@ METADATA_FILE = "build-metadata.json"  # beside the reports: buildx's result (di
 SIZE_REPORT_STEM = "image-size"
 _MACHINE_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 _SCP_LIKE = re.compile(r"^[\w.-]+@([\w.-]+):(.+)$")  # git@host:owner/repo.git
+# BuildKit's words when a FROM image cannot be fetched, e.g. "failed to resolve source
+# metadata for docker.io/library/python:3.13-slim@sha256:...: failed to do request: Head
+# ...: dial tcp: lookup registry-1.docker.io on ...: no such host", or "...: not found".
+_UNRESOLVED_SOURCE = re.compile(r"failed to resolve source metadata for (\S+): (.+?)(?: \| |$)")
 
 
 def engine_platform(host: Host) -> str:
@@ -122,6 +127,39 @@ def gather_source_info(config: ToolConfig, host: Host) -> SourceInfo:
     )
 
 
+def docker_hub_name(ref: str) -> str:
+    """`python:3.13-slim` as BuildKit names it (`docker.io/library/python:3.13-slim`)."""
+    first, slash, _ = ref.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return ref
+    return f"docker.io/{ref}" if slash else f"docker.io/library/{ref}"
+
+
+def explain_base_image_failure(error: BuildError, config: ToolConfig) -> BuildError:
+    """A build that failed because its base image could not be pulled, as one sentence that
+    names the image and the ways out; any other failure unchanged."""
+    found = _UNRESOLVED_SOURCE.search(error.because)
+    base = config.effective_base_image
+    if found is None or docker_hub_name(found.group(1)) != docker_hub_name(base):
+        return error
+    reason = found.group(2).rsplit(": ", 1)[-1].strip()
+    if config.offline:
+        return BuildError(
+            "Building the image",
+            f"the offline base image {base} cannot be pulled from the local registry ({reason})",
+            "Seed it with `nox -s base_image` (the registry must be up: bash "
+            ".ci/provision-docker-host), or unset AGENT_RUNNER_BUILD_OFFLINE to build from "
+            f"{config.base_image} with registry access.",
+        )
+    return BuildError(
+        "Building the image",
+        f"its base image {base} cannot be pulled ({reason})",
+        "Give this host access to that registry (network, proxy or docker login), or build "
+        "from the offline base: run `nox -s base_image` once, then set "
+        "AGENT_RUNNER_BUILD_OFFLINE=1.",
+    )
+
+
 def build_clock(host: Host) -> datetime:
     """Now, or SOURCE_DATE_EPOCH when set (reproducible `created` labels)."""
     epoch = host.environment().get("SOURCE_DATE_EPOCH", "").strip()
@@ -167,7 +205,13 @@ def gate_size(
 ) -> None:
     """Measure each platform from its real source, write the report, then enforce the budget."""
     from build_tools.report import write_report
-    from build_tools.size import enforce_size_budget, measure_local, measure_pushed, size_report
+    from build_tools.size import (
+        docker_images_note,
+        enforce_size_budget,
+        measure_local,
+        measure_pushed,
+        size_report,
+    )
 
     ref = plan.primary_ref
     sizes = measure_pushed(ref, host) if plan.push else measure_local(ref, host)
@@ -180,12 +224,16 @@ def gate_size(
             f"size {size.platform}: {size.unpacked_bytes / 1e6:.1f} MB unpacked, "
             f"{size.compressed_bytes / 1e6:.1f} MB compressed (budget {budget:g} MB unpacked)\n"
         )
+        out.write(f"  {docker_images_note(size)}\n")
     out.write(f"size report: {md_path} and {json_path}\n")
     enforce_size_budget(sizes, budget)  # after writing: a failing gate still leaves its report
 
 
 def run_build(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
     """`python -m build_tools build`: 0 when the image is built and within its size budget."""
+    from build_tools.runtime.contract_loader import require_checkout
+
+    require_checkout(config.project_root, "Building the image")  # Dockerfile, lock, sources
     out = sys.stdout
     dry_run = bool(getattr(args, "dry_run", False))
     if not dry_run:
@@ -206,7 +254,10 @@ def run_build(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
     metadata_file = report_dir / METADATA_FILE
     metadata_file.unlink(missing_ok=True)
     started = time.monotonic()
-    host.buildx_build(plan.request(metadata_file=metadata_file), log=log)
+    try:
+        host.buildx_build(plan.request(metadata_file=metadata_file), log=log)
+    except BuildError as error:
+        raise explain_base_image_failure(error, config) from error
     seconds = time.monotonic() - started
     digest = read_digest(metadata_file)
     where = f"pushed to {plan.registry}" if plan.push else "loaded into the local engine"

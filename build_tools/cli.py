@@ -20,7 +20,9 @@ Handler = Callable[[argparse.Namespace, ToolConfig, Host], int]
 
 
 def _project_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    from build_tools.runtime.contract_loader import find_project_root
+
+    return find_project_root(Path(__file__).resolve().parent.parent, Path.cwd())
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

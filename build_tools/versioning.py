@@ -4,6 +4,12 @@ Versions are `X.Y.Z` or `X.Y.Z-<label>.<N>` (e.g. `1.1.0-rc.1`); git tags are `v
 A release branch limits which versions may be cut from it: `main` cuts anything newer
 than every existing release, `release/X` only `X.*.*` and `release/X.Y` only `X.Y.*`
 (backports), each newer than the last release of that line.
+
+The manifest version (agent-runner's pyproject) is the current version. `patch|minor|major`
+always bump from the higher of it and the line's last release, so a never-released manifest
+version (a fresh repository at 0.1.0) is skipped by a bump (`minor` gives 0.2.0); naming it
+(`0.1.0`) releases it as it is. Nothing below the manifest version is accepted.
+Parsing is strict (whole string, ASCII digits): `1.2.3\n` and `1.2.3+build` are not versions.
 """
 
 from __future__ import annotations
@@ -19,20 +25,22 @@ from build_tools.errors import ReleaseError
 BUMPS = ("patch", "minor", "major")
 TAG_PREFIX = "v"
 MAIN_BRANCH = "main"
-_VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[a-z]+\.(0|[1-9]\d*))?$")
-_RELEASE_BRANCH = re.compile(r"^release/(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?$")
+# Always used with fullmatch; [0-9], not \d, which also matches non-ASCII digits.
+_NUMBER = r"(0|[1-9][0-9]*)"
+_VERSION = re.compile(rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}(-[a-z]+\.{_NUMBER})?")
+_RELEASE_BRANCH = re.compile(rf"release/{_NUMBER}(?:\.{_NUMBER})?")
 _FORMAT_FIX = "Use X.Y.Z or X.Y.Z-<label>.<N> (e.g. 1.4.0 or 1.5.0-rc.1)."
 
 
 def parse_version(text: str) -> semver.Version:
     """A release version, strictly: no leading `v`, no build metadata, `-label.N` prereleases."""
-    if not _VERSION.match(text):
+    if not is_version(text):
         raise ReleaseError(f"Reading version {text!r}", "it is not a release version", _FORMAT_FIX)
     return semver.Version.parse(text)
 
 
 def is_version(text: str) -> bool:
-    return bool(_VERSION.match(text))
+    return _VERSION.fullmatch(text) is not None
 
 
 def tag_for(version: semver.Version) -> str:
@@ -63,7 +71,7 @@ def line_for_branch(branch: str) -> Line:
     """Which versions `branch` may release; any other branch is refused."""
     if branch == MAIN_BRANCH:
         return Line(())
-    match = _RELEASE_BRANCH.match(branch)
+    match = _RELEASE_BRANCH.fullmatch(branch)
     if match is None:
         raise ReleaseError(
             f"Releasing from branch {branch!r}",
@@ -79,17 +87,26 @@ def last_release(existing: Iterable[semver.Version], line: Line) -> semver.Versi
     return max(candidates) if candidates else None
 
 
-def next_version(requested: str, existing: Iterable[semver.Version], line: Line) -> semver.Version:
+def next_version(
+    requested: str,
+    existing: Iterable[semver.Version],
+    line: Line,
+    current: semver.Version | None = None,
+) -> semver.Version:
     """Resolve `patch|minor|major|X.Y.Z[-label.N]` against existing releases, or refuse.
 
-    A bump starts from the last release of the line (0.0.0 if none). An explicit version
-    must lie in the line, must not exist, and must be greater than the line's last release.
+    `current` is the manifest version. A bump starts from the higher of `current` (when it
+    lies in the line) and the line's last release; with neither, from the line's X.Y.0 (or
+    0.0.0). An explicit version must lie in the line, must not exist, must be greater than
+    the line's last release and must not be below `current`: naming `current` itself, never
+    released, releases it unchanged.
     """
     existing = list(existing)
     last = last_release(existing, line)
+    floor = current if current is not None and line.contains(current) else None
     if requested in BUMPS:
-        base = last or semver.Version(*(*line.prefix, 0, 0, 0)[:3])
-        version = base.next_version(requested)
+        base = max((v for v in (last, floor) if v is not None), default=None)
+        version = (base or semver.Version(*(*line.prefix, 0, 0, 0)[:3])).next_version(requested)
     else:
         version = parse_version(requested)
     what = f"Releasing {version}"
@@ -106,5 +123,11 @@ def next_version(requested: str, existing: Iterable[semver.Version], line: Line)
             what,
             f"it is not greater than the last release {last} of line {line.describe()}",
             f"Pick a version above {last}, or use patch|minor|major.",
+        )
+    if floor is not None and version < floor:
+        raise ReleaseError(
+            what,
+            f"it is below {floor}, the version the manifest already declares",
+            f"Pick {floor} (to release it as it is) or a higher version, or use patch|minor|major.",
         )
     return version

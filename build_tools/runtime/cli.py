@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import sys
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,13 @@ from build_tools.errors import BuildToolsError, ConfigError
 from build_tools.host import Host, RealHost
 from build_tools.runtime import lifecycle, nodocker
 from build_tools.runtime.compose import COMPOSE_FILE_NAME, render_compose
-from build_tools.runtime.contract_loader import Contract, read_contract
+from build_tools.runtime.contract_loader import (
+    Contract,
+    find_project_root,
+    read_contract,
+    require_checkout,
+    runner_version,
+)
 from build_tools.runtime.lifecycle import Clock
 from build_tools.runtime.logs_command import LogsRequest, show_logs
 from build_tools.runtime.spec import (
@@ -51,13 +56,7 @@ class Machine:
 
 
 def _project_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-def runner_version(project_root: Path) -> str:
-    """agent-runner's own version: the image tag this checkout builds."""
-    data = tomllib.loads((project_root / "agent-runner/pyproject.toml").read_text("utf-8"))
-    return str(data["project"]["version"])
+    return find_project_root(Path(__file__).resolve().parents[2], Path.cwd())
 
 
 def resolve_image(config: ToolConfig, version: str, override: str | None) -> str:
@@ -314,6 +313,7 @@ def _compose(ctx: Context) -> int:
         temporal_image=ctx.config.temporal_image or default_ref(ctx.config),
     )
     if ctx.args.write:
+        require_checkout(ctx.config.project_root, f"Writing {COMPOSE_FILE_NAME}")
         (ctx.config.project_root / COMPOSE_FILE_NAME).write_text(text, encoding="utf-8")
     else:
         ctx.out.write(text)

@@ -1,14 +1,19 @@
 """The runtime contract (`agent_runner/contract.py`), loaded without installing agent-runner.
 
-The contract is stdlib-only, so the toolchain reads it by file path when agent-runner is not
-importable. This is the one place that does so; everything else receives the module.
+The contract is stdlib-only, so the toolchain reads it by file path. This is the one place
+that does so; everything else receives the module. Where it comes from, in order:
+1. the checkout: `<project root>/agent-runner/src/agent_runner/contract.py` (the one the
+   image is built from);
+2. the copy a wheel of the toolchain carries (`pip install .` or `pipx install .`, not
+   editable): `build_tools/_contract/`, put there by `[tool.hatch.build.targets.wheel
+   .force-include]` in pyproject.toml, with agent-runner's pyproject.toml for its version.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -21,26 +26,35 @@ if TYPE_CHECKING:
     from agent_runner.contract import EnvVar
 
 CONTRACT_RELATIVE_PATH = Path("agent-runner/src/agent_runner/contract.py")
+RUNNER_PYPROJECT_RELATIVE_PATH = Path("agent-runner/pyproject.toml")
+# Where a wheel of the toolchain keeps its copies (absent in a checkout).
+PACKAGED_DIR = Path(__file__).resolve().parents[1] / "_contract"
+PACKAGED_CONTRACT = PACKAGED_DIR / "contract.py"
+PACKAGED_RUNNER_PYPROJECT = PACKAGED_DIR / "agent-runner-pyproject.toml"
+CHECKOUT_FIX = "Run this from an agent-runner checkout"  # the sentence the fixes start with
 # A private module name so a by-path load never shadows a real `agent_runner` install.
 _MODULE_NAME = "_agent_runner_contract"
 
 
-def load_contract(project_root: Path) -> ModuleType:
-    """The checkout's contract module, by path: the one the image is built from, and no
-    need to install agent-runner's dependencies to read it."""
+def contract_path(project_root: Path, packaged: Path = PACKAGED_CONTRACT) -> Path:
+    """The contract file to read: the checkout's, else the wheel's copy."""
+    for path in (project_root / CONTRACT_RELATIVE_PATH, packaged):
+        if path.is_file():
+            return path
+    raise ConfigError(
+        "Loading the runtime contract",
+        f"{project_root / CONTRACT_RELATIVE_PATH} does not exist and this installation of "
+        "the toolchain carries no copy of it",
+        f"{CHECKOUT_FIX}, or reinstall the toolchain from one (pip install .).",
+    )
+
+
+def load_contract(project_root: Path, packaged: Path = PACKAGED_CONTRACT) -> ModuleType:
+    """The contract module, by path, without installing agent-runner's dependencies."""
+    path = contract_path(project_root, packaged)
     cached = sys.modules.get(_MODULE_NAME)
-    path = project_root / CONTRACT_RELATIVE_PATH
     if cached is not None and getattr(cached, "__file__", None) == str(path):
         return cached
-    if not path.is_file():
-        # Outside a checkout (the toolchain installed as a wheel): the installed runner's.
-        if importlib.util.find_spec("agent_runner") is not None:
-            return importlib.import_module("agent_runner.contract")
-        raise ConfigError(
-            "Loading the runtime contract",
-            f"{path} does not exist and agent-runner is not installed",
-            "Run from a checkout of the project, or install agent-runner.",
-        )
     spec = importlib.util.spec_from_file_location(_MODULE_NAME, path)
     if spec is None or spec.loader is None:
         raise ConfigError("Loading the runtime contract", f"{path} is not loadable", "Fix it.")
@@ -53,6 +67,50 @@ def load_contract(project_root: Path) -> ModuleType:
         del sys.modules[_MODULE_NAME]
         raise
     return module
+
+
+def runner_version(project_root: Path, packaged: Path = PACKAGED_RUNNER_PYPROJECT) -> str:
+    """agent-runner's version (the image tag a checkout builds): the checkout's
+    pyproject.toml, else the copy a wheel of the toolchain carries."""
+    checkout = project_root / RUNNER_PYPROJECT_RELATIVE_PATH
+    path = next((p for p in (checkout, packaged) if p.is_file()), None)
+    if path is None:
+        raise ConfigError(
+            "Reading agent-runner's version",
+            f"{checkout} does not exist and this installation of the toolchain carries no copy",
+            f"{CHECKOUT_FIX}, or name the image (--version X or --image REF).",
+        )
+    try:
+        version = tomllib.loads(path.read_text(encoding="utf-8"))["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"Reading agent-runner's version from {path}",
+            f"it has no readable [project] version ({exc})",
+            "Set `version` in agent-runner/pyproject.toml.",
+        ) from exc
+    return str(version)
+
+
+def is_checkout(path: Path) -> bool:
+    return (path / CONTRACT_RELATIVE_PATH).is_file() and (path / "pyproject.toml").is_file()
+
+
+def find_project_root(package_parent: Path, cwd: Path) -> Path:
+    """The checkout the toolchain works on: the one it runs from (an editable install),
+    else the working directory or its nearest parent that is one, else `package_parent`
+    (no checkout at all: the wheel's copies serve the commands that need no checkout)."""
+    for candidate in (package_parent, cwd, *cwd.parents):
+        if is_checkout(candidate):
+            return candidate
+    return package_parent
+
+
+def require_checkout(project_root: Path, what: str) -> None:
+    """For commands that build from or write into the checkout itself (not a wheel's copy)."""
+    if not is_checkout(project_root):
+        raise ConfigError(
+            what, f"{project_root} is not an agent-runner checkout", f"{CHECKOUT_FIX}."
+        )
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,8 @@ def built_image(
         revision=revision,
         report_dir=report_dir,
     )
-    # Only our unique tags: the registry copy stays (tags there are cheap, blobs shared).
+    # Only our unique tags; the registry's copy goes with the session's cleanup
+    # (tests/conftest.py), which also catches these if this teardown never runs.
     subprocess.run(
         ["docker", "image", "rm", local_ref, pushed_ref], capture_output=True, check=False
     )

@@ -34,8 +34,10 @@ from tests.integration.conftest import (  # noqa: F401 - fixtures are found by n
     built_image,
     docker_host,
 )
-from tests.smoke.helpers import EXTRA_NAMESPACE, FAKE_MODEL, host_user, unique
+from tests.smoke.helpers import EXTRA_NAMESPACE, FAKE_MODEL, unique
+from tests.support import stigmer_workflow as go_workflow
 from tests.support.fake_ollama import FakeOllama
+from tests.support.stigmer_server import StigmerServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_VARIABLE = "AGENT_RUNNER_SMOKE_IMAGE"
@@ -130,6 +132,24 @@ def fake_ollama() -> Iterator[FakeOllama]:
         yield fake
 
 
+# The session -> agent instance -> agent chain of the Go-workflow double's fixtures.
+_CHAIN = go_workflow.load_execution("execution_with_session")["spec"]
+SESSION_ID, AGENT_ID = str(_CHAIN["sessionId"]), str(_CHAIN["agentId"])
+AGENT_INSTANCE_ID = "ain-01kfx8p0b2d4f6h8k0m2p4r6t8"
+
+
+@pytest.fixture(scope="session")
+def stigmer_server() -> Iterator[StigmerServer]:
+    """stigmer-server's gRPC API on every interface (bridge containers reach it too)."""
+    with StigmerServer(
+        host="0.0.0.0",  # the machine's own addresses only, as the fake Ollama above
+        sessions={SESSION_ID: {"agent_instance_id": AGENT_INSTANCE_ID}},
+        agent_instances={AGENT_INSTANCE_ID: {"agent_id": AGENT_ID}},
+        agents={AGENT_ID: {"name": "writer", "instructions": "You write the files asked for."}},
+    ) as server:
+        yield server
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     path = tmp_path / "workspace"
@@ -142,12 +162,16 @@ RunnerFactory = Callable[..., AgentRunnerContainer]
 
 @pytest.fixture
 def base_env(
-    contract: Contract, temporal: TemporalContainer, fake_ollama: FakeOllama
+    contract: Contract,
+    temporal: TemporalContainer,
+    fake_ollama: FakeOllama,
+    stigmer_server: StigmerServer,
 ) -> dict[str, str]:
-    """Host-network environment: Temporal and the fake Ollama on this host's loopback."""
+    """Host-network environment: Temporal, the fake Ollama and the backend on the loopback."""
     return contract_env(
         contract,
         temporal_address=temporal.address,
+        backend_endpoint=f"127.0.0.1:{stigmer_server.port}",
         task_queue=unique("smoke-q"),
         sandbox_root=contract.workspace_mount,
         llm_provider="ollama",
@@ -162,7 +186,7 @@ def base_env(
 def make_runner(
     runner_image: str, contract: Contract, temporal: TemporalContainer, session_label: str
 ) -> Iterator[RunnerFactory]:
-    """Start runner containers (host network, host user by default); all removed at the end."""
+    """Start runner containers (host network, no --user: as the CLI); all removed at the end."""
     started: list[AgentRunnerContainer] = []
 
     def factory(
@@ -175,7 +199,6 @@ def make_runner(
         **options: Any,
     ) -> AgentRunnerContainer:
         options.setdefault("network_mode", "host")
-        options.setdefault("user", host_user())
         queue_var = contract.env_var("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE")
         queue = task_queue or next(env[n] for n in queue_var.all_names if n in env)
         container = AgentRunnerContainer(

@@ -16,7 +16,7 @@ import pytest
 from build_tools import wheelhouse
 from build_tools.build import build_clock, public_source_url
 from build_tools.cli import run
-from build_tools.errors import ConfigError, GitError, RegistryError
+from build_tools.errors import BuildError, ConfigError, GitError, RegistryError
 from build_tools.host import CommandResult
 from build_tools.plan import LABEL_PREFIX, make_build_plan
 from build_tools.runtime.contract_loader import read_contract
@@ -103,6 +103,7 @@ def test_default_build_loads_the_host_platform_then_gates_its_size(
     assert report["passed"] is True
     out = capsys.readouterr().out
     assert "size linux/amd64:" in out
+    assert "  linux/amd64: `docker images` shows about " in out  # and why the gate differs
     assert "image-size.md" in out
 
 
@@ -264,3 +265,102 @@ def test_every_plan_label_is_set_by_the_dockerfile(project: Project) -> None:
             assert plan.build_args[arg.group(1)] == value
         else:
             assert f'{key}="{value}"' in DOCKERFILE
+
+
+# -- a base image that cannot be pulled --------------------------------------------------------
+
+PINNED_BASE = (
+    "python:3.13-slim@sha256:7c61056e61ac89e852de05f3dc6fa51a6dd2181797bceed46aa725dd7cb2cd3b"
+)
+_HUB_DIGEST = "sha256:7c61056e61ac89e852de05f3dc6fa51a6dd2181797bceed46aa725dd7cb2cd3b"
+# The last lines of `docker buildx build` on a host that resolves no public registry name,
+# and with the offline base not seeded; recorded from buildx 0.13.1 (BuildKit in dockerd 26).
+NO_SUCH_HOST = [
+    "   3 |     ",
+    "--------------------",
+    f"ERROR: failed to solve: {PINNED_BASE}: failed to resolve source metadata for "
+    f"docker.io/library/{PINNED_BASE}: failed to do request: Head "
+    f'"https://registry-1.docker.io/v2/library/python/manifests/{_HUB_DIGEST}": dial tcp: '
+    "lookup registry-1.docker.io on 10.255.255.53:53: no such host",
+]
+OFFLINE_BASE = "127.0.0.1:5000/agent-runner-base/python:3.13-trixie"
+NOT_FOUND = [
+    "   3 |     ",
+    "--------------------",
+    f"ERROR: failed to solve: {OFFLINE_BASE}: failed to resolve source metadata for "
+    f"{OFFLINE_BASE}: {OFFLINE_BASE}: not found",
+]
+STEP_FAILED = [
+    "--------------------",
+    'ERROR: failed to solve: process "/bin/sh -c exit 3" did not complete successfully: '
+    "exit code: 3",
+]
+
+
+def buildx_failure(stderr_tail: list[str]) -> BuildError:
+    """The error RealHost.buildx_build raises: exit code and the last lines of buildx's stderr."""
+    return BuildError(
+        "docker buildx build",
+        f"it exited with 1: {' | '.join(stderr_tail)}",
+        "Read the build log above, fix the Dockerfile or inputs and retry.",
+    )
+
+
+def _failed_build(
+    project: Project, capsys: pytest.CaptureFixture[str], tail: list[str], *argv: str
+) -> str:
+    host = _host(build_error=buildx_failure(tail))
+    environ = {"AGENT_RUNNER_BUILD_BASE_IMAGE": PINNED_BASE}
+    code = run(["build", *argv], environ, host_factory=lambda _env: host, project_root=project.root)
+    assert code == BuildError.exit_code
+    lines = capsys.readouterr().err.strip().splitlines()
+    return lines[-1]
+
+
+def test_an_unreachable_base_image_is_named_with_both_fixes(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = _failed_build(project, capsys, NO_SUCH_HOST)
+    assert line.startswith(
+        "agent-runner-build: Building the image failed because its base image "
+        f"{PINNED_BASE} cannot be pulled (no such host). "
+    )
+    assert "access to that registry" in line
+    assert "run `nox -s base_image` once, then set AGENT_RUNNER_BUILD_OFFLINE=1." in line
+
+
+def test_a_missing_offline_base_says_to_seed_it(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = _failed_build(project, capsys, NOT_FOUND, "--offline")
+    assert f"the offline base image {OFFLINE_BASE} cannot be pulled" in line
+    assert "(not found)" in line
+    assert "Seed it with `nox -s base_image`" in line
+    assert f"unset AGENT_RUNNER_BUILD_OFFLINE to build from {PINNED_BASE}" in line
+
+
+@pytest.mark.parametrize(
+    ("tail", "argv"),
+    [(STEP_FAILED, ()), (NO_SUCH_HOST, ("--offline",))],  # not the base that is in use
+    ids=["a failing step", "another image"],
+)
+def test_other_build_failures_keep_buildx_words(
+    project: Project, capsys: pytest.CaptureFixture[str], tail: list[str], argv: tuple[str, ...]
+) -> None:
+    line = _failed_build(project, capsys, tail, *argv)
+    assert line.endswith("fix the Dockerfile or inputs and retry.")
+    assert tail[-1] in line
+
+
+def test_building_outside_a_checkout_says_where_to_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = _host()
+    code = run(["build"], {}, host_factory=lambda _env: host, project_root=tmp_path)
+    assert code == ConfigError.exit_code
+    err = capsys.readouterr().err
+    assert (
+        f"{tmp_path} is not an agent-runner checkout. Run this from an agent-runner checkout."
+        in err
+    )
+    assert host.calls == []

@@ -25,6 +25,7 @@ from build_tools.errors import BudgetExceededError, BuildError
 from build_tools.size import (
     LayerSize,
     PlatformSize,
+    docker_images_note,
     enforce_size_budget,
     history_commands,
     image_manifests,
@@ -273,6 +274,29 @@ def test_size_report_gates_unpacked_and_reports_compressed() -> None:
     assert [row.value for row in compressed] == [200.001, 3.334]
     assert report.details is not None
     assert report.details["platforms"][0]["layers"][0]["unpacked_bytes"] == 600_000_000
+
+
+def test_the_report_says_what_docker_images_shows_and_why_it_differs() -> None:
+    # The offline base (amd64) as measured on a containerd-store engine: 65.73 MB of layer
+    # tars, 24.25 MB of blobs + config; `docker images` listed it at 93.9 MB ("about": the
+    # disk blocks add a few percent).
+    layer = LayerSize("sha256:" + "a" * 64, "application/vnd.oci.image.layer.v1.tar+gzip",
+                      24_247_000, 65_730_560, "Imported from -")  # fmt: skip
+    size = PlatformSize("linux/amd64", "sha256:" + "b" * 64, 826, (layer,))
+
+    note = docker_images_note(size)
+
+    assert note == (
+        "linux/amd64: `docker images` shows about 90.0 MB: with the containerd image store it "
+        "counts the compressed layers (24.2 MB) plus their unpacked snapshot (65.7 MB), in disk "
+        "blocks; the gate counts only the unpacked layers of this one platform, from its "
+        "manifest (65.7 MB)"
+    )
+    report = size_report("img:1", [size, _platform("linux/arm64", 10_000_000)], 500)
+    assert note + "." in report.notes
+    assert any(
+        n.startswith("linux/arm64: `docker images` shows about 13.3 MB") for n in report.notes
+    )
 
 
 def test_history_falls_back_to_the_comment_of_imported_layers() -> None:
