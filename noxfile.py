@@ -58,6 +58,14 @@ def smoke(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def fleet(session: nox.Session) -> None:
+    """Benchmark N runner replicas on one queue (`-- --replicas 1,3 --executions 12`)."""
+    _install(session, "test")  # it drives the test doubles (tests/support/fleet_bench.py)
+    env = {"TESTCONTAINERS_RYUK_DISABLED": "true"}
+    session.run("python", "-m", "tests.support.fleet_bench", *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
 def temporal_image(session: nox.Session) -> None:
     """Build (or pull) the Temporal dev-server image the smoke tests use (`-- --dry-run`)."""
     _install(session)

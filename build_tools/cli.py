@@ -125,7 +125,13 @@ def _release_notes_handler(args: argparse.Namespace, config: ToolConfig, host: H
 
 def _add_release_commands(commands: Any) -> None:
     release = commands.add_parser("release", help="bump, commit and tag a new version")
-    release.add_argument("bump", help="patch, minor, major or an explicit X.Y.Z[-label.N]")
+    release.add_argument(
+        "bump",
+        help="patch, minor or major: bump the higher of agent-runner/pyproject.toml's version "
+        "and the last release (a fresh 0.1.0 gives 0.1.1, 0.2.0, 1.0.0); or an explicit "
+        "X.Y.Z[-label.N], not below the pyproject's (naming the pyproject's never-released "
+        "version releases it as it is: a tag on HEAD, no commit)",
+    )
     release.add_argument("--registry", help="registry whose tags must not hold the version")
     release.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
     release.set_defaults(handler=_release_handler)

@@ -1,10 +1,13 @@
 """`nox -s release -- patch|minor|major|X.Y.Z[-label.N] [--dry-run]`: cut a version.
 
 Plan first, from reads only: clean tree, allowed branch, a new version greater than the
-line's last release and absent from git and the registry, a lock that matches agent-runner's
-dependencies, notes from the changelog entries added since the last release. Then write:
-the version into agent-runner's pyproject (tomlkit keeps comments and layout) and package
-`__version__`, one commit, one annotated `vX.Y.Z` tag whose message is the release notes.
+line's last release, not below the pyproject's version and absent from git and the
+registry, tags Docker accepts, a lock that matches agent-runner's dependencies, notes from
+the changelog entries added since the last release. Then write: the version into
+agent-runner's pyproject (tomlkit keeps comments and layout) and package `__version__`,
+one commit, one annotated `vX.Y.Z` tag whose message is the release notes. Releasing the
+pyproject's own, never released version (a fresh repository's first release, named
+explicitly) changes no file: then there is no commit and the tag goes on HEAD.
 Any failure while writing restores the files, the index, HEAD and the tag list.
 """
 
@@ -15,6 +18,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import semver
 import tomlkit
@@ -23,7 +27,14 @@ from build_tools import changelog
 from build_tools.config import ToolConfig
 from build_tools.errors import BuildToolsError, GitError, ReleaseError
 from build_tools.host import Host
-from build_tools.versioning import line_for_branch, next_version, tag_for, version_from_tag
+from build_tools.tags import check_release_tags
+from build_tools.versioning import (
+    is_version,
+    line_for_branch,
+    next_version,
+    tag_for,
+    version_from_tag,
+)
 
 PYPROJECT = "agent-runner/pyproject.toml"
 LOCK = "agent-runner/requirements.lock"
@@ -44,16 +55,17 @@ class ReleasePlan:
     branch: str
     head: str
     previous: semver.Version | None
-    files: dict[str, tuple[str, str]]  # path -> (current text, new text)
-    commit_message: str
+    files: dict[str, tuple[str, str]]  # path -> (current text, new text); changed files only
+    commit_message: str | None  # None: the files already say `version`, the tag goes on HEAD
     notes: str
 
     def describe(self) -> str:
+        commit = self.commit_message or f"none (the files already say {self.version}; tag HEAD)"
         lines = [
             f"release {self.version} from {self.branch} at {self.head[:12]}"
             f" (previous release: {self.previous or 'none'})",
             *(f"  write {path}" for path in self.files),
-            f"  commit: {self.commit_message}",
+            f"  commit: {commit}",
             f"  annotated tag: {self.tag}",
             "  notes:",
             *(f"    {line}" for line in self.notes.splitlines()),
@@ -61,17 +73,32 @@ class ReleasePlan:
         return "\n".join(lines)
 
 
-def set_pyproject_version(text: str, version: semver.Version) -> str:
-    """The same document with only `project.version` changed."""
-    document = tomlkit.parse(text)
+def _project_table(document: tomlkit.TOMLDocument, what: str) -> Any:
     project = document.get("project")
     if project is None or "version" not in project:
         raise ReleaseError(
-            f"Bumping {PYPROJECT}",
-            "it has no static [project] version",
-            'Declare version = "X.Y.Z" in its [project] table.',
+            what, "it has no static [project] version", 'Declare version = "X.Y.Z" in it.'
         )
-    project["version"] = str(version)
+    return project
+
+
+def manifest_version(text: str) -> semver.Version:
+    """The pyproject's `project.version`, which must itself be a release version."""
+    declared = str(_project_table(tomlkit.parse(text), f"Reading {PYPROJECT}")["version"])
+    if not is_version(declared):
+        raise ReleaseError(
+            f"Reading {PYPROJECT}",
+            f"its version {declared!r} is not a release version (X.Y.Z[-label.N])",
+            "Set it to the last released version (or 0.1.0 before the first release), "
+            "commit, and retry.",
+        )
+    return semver.Version.parse(declared)
+
+
+def set_pyproject_version(text: str, version: semver.Version) -> str:
+    """The same document with only `project.version` changed."""
+    document = tomlkit.parse(text)
+    _project_table(document, f"Bumping {PYPROJECT}")["version"] = str(version)
     return tomlkit.dumps(document)
 
 
@@ -165,7 +192,10 @@ def plan_release(root: Path, host: Host, requested: str, published: list[str]) -
     head = host.git(["rev-parse", "HEAD"], cwd=root).strip()
     local = [v for t in _git_lines(host, root, "tag", "--list", "v*") if (v := version_from_tag(t))]
     in_registry = [semver.Version.parse(v) for v in published]
-    version = next_version(requested, [*local, *in_registry], line)
+    pyproject_text = read_exact(root / PYPROJECT)
+    current = manifest_version(pyproject_text)
+    version = next_version(requested, [*local, *in_registry], line, current)
+    check_release_tags(version)  # before any write: git's tag and every image tag
     if version in in_registry:
         raise ReleaseError(
             f"Releasing {version}",
@@ -181,12 +211,12 @@ def plan_release(root: Path, host: Host, requested: str, published: list[str]) -
             'Add one: nox -s changelog -- --type fix "what changed", commit, and retry.',
         )
 
-    pyproject_text = read_exact(root / PYPROJECT)
     files = {PYPROJECT: (pyproject_text, set_pyproject_version(pyproject_text, version))}
-    current = str(tomlkit.parse(pyproject_text)["project"]["version"])
     init = root / PACKAGE_INIT
     if init.is_file() and _DUNDER_VERSION.search(init_text := read_exact(init)):
-        files[PACKAGE_INIT] = (init_text, set_package_version(init_text, current, version))
+        files[PACKAGE_INIT] = (init_text, set_package_version(init_text, str(current), version))
+    # Only what changes is written: releasing the version already declared commits nothing.
+    files = {path: texts for path, texts in files.items() if texts[0] != texts[1]}
     problems = lock_problems(pyproject_text, read_exact(root / LOCK), version)
     if problems:
         raise ReleaseError(
@@ -202,7 +232,7 @@ def plan_release(root: Path, host: Host, requested: str, published: list[str]) -
         head=head,
         previous=previous,
         files=files,
-        commit_message=f"Release {version}",
+        commit_message=f"Release {version}" if files else None,
         notes=changelog.assemble_notes(title, entries),
     )
 
@@ -211,10 +241,11 @@ def execute_release(plan: ReleasePlan, root: Path, host: Host) -> None:
     """Write the plan; on any failure put files, index, HEAD and tags back, then re-raise."""
     tagged = False
     try:
-        for path, (_, new_text) in plan.files.items():
-            (root / path).write_bytes(new_text.encode("utf-8"))
-        host.git(["add", "--", *plan.files], cwd=root)
-        host.git(["commit", "--quiet", "-m", plan.commit_message], cwd=root)
+        if plan.commit_message is not None:  # never an empty commit
+            for path, (_, new_text) in plan.files.items():
+                (root / path).write_bytes(new_text.encode("utf-8"))
+            host.git(["add", "--", *plan.files], cwd=root)
+            host.git(["commit", "--quiet", "-m", plan.commit_message], cwd=root)
         host.git(["tag", "--annotate", plan.tag, "--cleanup=verbatim", "-m", plan.notes], cwd=root)
         tagged = True
         _check_tag_parent(plan, root, host)
@@ -231,9 +262,11 @@ def execute_release(plan: ReleasePlan, root: Path, host: Host) -> None:
 
 
 def _check_tag_parent(plan: ReleasePlan, root: Path, host: Host) -> None:
-    # The tag must name the release commit, whose parent is where we started.
-    parent = host.git(["rev-parse", f"{plan.tag}^{{commit}}^"], cwd=root).strip()
-    if parent != plan.head:
+    # The tag must name the release commit, whose parent is where we started (or, with no
+    # release commit, where we started itself).
+    suffix = "^" if plan.commit_message is not None else ""
+    tagged = host.git(["rev-parse", f"{plan.tag}^{{commit}}{suffix}"], cwd=root).strip()
+    if tagged != plan.head:
         raise GitError(f"Tagging {plan.tag}", "the tag is not on the release commit", "Retry.")
 
 

@@ -224,8 +224,37 @@ def test_dry_run_writes_nothing(
     assert release(repo, environ, "minor", "--dry-run") == 0
     assert snapshot(repo, environ) == before
     out = capsys.readouterr().out
-    assert "release 0.1.0 from main" in out
-    assert "annotated tag: v0.1.0" in out
+    # The pyproject says 0.1.0 and nothing is released: a bump gives the next version.
+    assert "release 0.2.0 from main" in out
+    assert "annotated tag: v0.2.0" in out
+
+
+def test_a_fresh_repository_releases_its_manifest_version_by_name(
+    repo: Path, environ: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No tags, the pyproject at 0.1.0: below it and untaggable versions are refused
+    unwritten; `0.1.0` tags HEAD (no empty commit); `minor` then gives 0.2.0."""
+    before = snapshot(repo, environ)
+    assert release(repo, environ, "0.0.0") == 10
+    assert release(repo, environ, "0.1." + "1" * 130) == 10
+    assert snapshot(repo, environ) == before
+    errors = capsys.readouterr().err
+    assert "below 0.1.0, the version the manifest already declares" in errors
+    assert "Docker allows at most 128" in errors
+    head = git(repo, environ, "rev-parse", "HEAD")
+    assert release(repo, environ, "0.1.0") == 0
+    assert "commit: none (the files already say 0.1.0; tag HEAD)" in capsys.readouterr().out
+    assert git(repo, environ, "rev-parse", "HEAD") == head  # no commit at all
+    assert git(repo, environ, "rev-parse", "v0.1.0^{commit}") == head
+    assert git(repo, environ, "cat-file", "-t", "v0.1.0").strip() == "tag"  # annotated
+    assert git(repo, environ, "status", "--porcelain") == ""
+    assert run(["release-notes", "v0.1.0"], environ, project_root=repo) == 0
+    assert "- First feature" in capsys.readouterr().out
+    add_entry(repo, environ, "2026-01-02-000000", "Second")
+    assert release(repo, environ, "minor") == 0
+    assert git(repo, environ, "describe", "--exact-match").strip() == "v0.2.0"
+    assert git(repo, environ, "log", "-1", "--format=%s").strip() == "Release 0.2.0"
+    assert '"0.2.0"' in (repo / "agent-runner/pyproject.toml").read_text()
 
 
 def test_preconditions_refuse_without_writing(

@@ -12,7 +12,9 @@ from build_tools.release import (
     LOCK,
     PACKAGE_INIT,
     PYPROJECT,
+    execute_release,
     lock_problems,
+    manifest_version,
     plan_release,
     set_package_version,
     set_pyproject_version,
@@ -78,11 +80,11 @@ def test_a_lock_pinning_the_package_at_another_version_is_reported() -> None:
     ]
 
 
-def _project(root: Path) -> None:
+def _project(root: Path, version: str = "1.0.0") -> None:
     (root / "agent-runner/src/agent_runner").mkdir(parents=True)
-    (root / PYPROJECT).write_text(PYPROJECT_TEXT)
+    (root / PYPROJECT).write_text(PYPROJECT_TEXT.replace('"1.0.0"', f'"{version}"'))
     (root / LOCK).write_text(LOCK_TEXT)
-    (root / PACKAGE_INIT).write_text('__version__ = "1.0.0"\n')
+    (root / PACKAGE_INIT).write_text(f'__version__ = "{version}"\n')
 
 
 def _git(status: str = "", branch: str = "main", tags: str = "v1.0.0\n") -> FakeHost:
@@ -167,3 +169,104 @@ def test_an_inconsistent_lock_is_refused(tmp_path: Path) -> None:
     (tmp_path / LOCK).write_text("# empty\n")
     with pytest.raises(ReleaseError, match="is not pinned"):
         plan_release(tmp_path, _git(), "patch", published=[])
+
+
+def test_the_manifest_version_must_be_a_release_version() -> None:
+    assert manifest_version(PYPROJECT_TEXT) == V("1.0.0")
+    for declared in ("0.1.0.dev0", "1.0.0\\n", "v1.0.0"):
+        with pytest.raises(ReleaseError, match="is not a release version"):
+            manifest_version(PYPROJECT_TEXT.replace('"1.0.0"', f'"{declared}"'))
+
+
+# A fresh repository: no tags at all, the pyproject at 0.1.0, one changelog entry.
+HEAD = "a" * 40
+NOTES = "# agent-runner {}\n\n## Fixes\n\n- A fix\n"
+
+
+def _fresh(tmp_path: Path) -> FakeHost:
+    _project(tmp_path, "0.1.0")
+    host = _git(tags="")
+    host.git_answers["ls-tree -r --name-only HEAD -- _changelog"] = f"_changelog/{ENTRY}\n"
+    return host
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {path: (root / path).read_bytes() for path in (PYPROJECT, PACKAGE_INIT, LOCK)}
+
+
+def _git_verbs(host: FakeHost) -> list[str]:
+    return [args[0] for kind, args in host.calls if kind == "git"]
+
+
+def test_first_release_by_bump_releases_the_next_version_with_a_commit(tmp_path: Path) -> None:
+    host = _fresh(tmp_path)
+    plan = plan_release(tmp_path, host, "minor", published=[])
+    assert (plan.version, plan.previous, plan.commit_message) == (V("0.2.0"), None, "Release 0.2.0")
+    assert set(plan.files) == {PYPROJECT, PACKAGE_INIT}
+    assert plan.notes == NOTES.format("0.2.0")
+    host.calls.clear()
+    host.git_answers.update(
+        {
+            f"add -- {PYPROJECT} {PACKAGE_INIT}": "",
+            "commit --quiet -m Release 0.2.0": "",
+            f"tag --annotate v0.2.0 --cleanup=verbatim -m {plan.notes}": "",
+            "rev-parse v0.2.0^{commit}^": HEAD + "\n",  # the release commit's parent
+        }
+    )
+    execute_release(plan, tmp_path, host)
+    assert _git_verbs(host) == ["add", "commit", "tag", "rev-parse"]
+    assert '"0.2.0"' in (tmp_path / PYPROJECT).read_text()
+
+
+def test_first_release_of_the_manifest_version_tags_head_without_a_commit(
+    tmp_path: Path,
+) -> None:
+    host = _fresh(tmp_path)
+    before = _files(tmp_path)
+    plan = plan_release(tmp_path, host, "0.1.0", published=[])
+    assert (plan.version, plan.tag, plan.files, plan.commit_message) == (
+        V("0.1.0"),
+        "v0.1.0",
+        {},
+        None,
+    )
+    assert "commit: none (the files already say 0.1.0; tag HEAD)" in plan.describe()
+    host.calls.clear()
+    host.git_answers.update(
+        {
+            f"tag --annotate v0.1.0 --cleanup=verbatim -m {NOTES.format('0.1.0')}": "",
+            "rev-parse v0.1.0^{commit}": HEAD + "\n",  # the tag is on HEAD itself
+        }
+    )
+    execute_release(plan, tmp_path, host)
+    assert _git_verbs(host) == ["tag", "rev-parse"]  # never an (empty) commit
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("requested", "why"),
+    [
+        ("0.0.0", r"below 0\.1\.0, the version the manifest already declares"),
+        ("0.1.0-rc.1", r"below 0\.1\.0"),
+        ("0.1." + "1" * 130, "characters long and Docker allows at most 128"),
+        ("0.1.0\n", "not a release version"),
+        ("0.2.0+build.1", "not a release version"),
+    ],
+)
+def test_first_release_refusals_come_before_any_write(
+    tmp_path: Path, requested: str, why: str
+) -> None:
+    host = _fresh(tmp_path)
+    before = _files(tmp_path)
+    with pytest.raises(ReleaseError, match=why) as refused:
+        plan_release(tmp_path, host, requested, published=[])
+    assert "\n" not in str(refused.value)
+    assert _git_verbs(host) == ["status", "rev-parse", "rev-parse", "tag"]  # reads only
+    assert _files(tmp_path) == before
+
+
+def test_a_version_below_the_highest_release_in_the_registry_is_refused(tmp_path: Path) -> None:
+    # No local tags (a fresh clone without them) but 0.3.0 is published: 0.2.0 is refused.
+    host = _fresh(tmp_path)
+    with pytest.raises(ReleaseError, match=r"not greater than the last release 0\.3\.0"):
+        plan_release(tmp_path, host, "0.2.0", published=["0.3.0"])

@@ -7,12 +7,16 @@ import semver
 
 from build_tools.errors import ReleaseError
 from build_tools.tags import (
+    MAX_TAG_LENGTH,
     TagAction,
+    check_release_tags,
+    check_tag,
     decide_alias_tag,
     decide_version_tag,
     is_version_tag,
     plan_tags,
     published_versions,
+    sha_tag,
     version_tags,
 )
 
@@ -90,9 +94,92 @@ def test_republishing_the_same_version_keeps_its_aliases() -> None:
     )
 
 
-def test_the_commit_tag_needs_a_commit_id() -> None:
+@pytest.mark.parametrize("short_sha", ["main", "abc1234\n", "ABC1234", "abc123", "a" * 41])
+def test_the_commit_tag_needs_a_commit_id(short_sha: str) -> None:
     with pytest.raises(ReleaseError, match="abbreviated git commit id"):
-        plan_tags(V("1.0.0"), [], "main")
+        plan_tags(V("1.0.0"), [], short_sha)
+
+
+def test_the_longest_commit_tag_is_a_valid_docker_tag() -> None:
+    assert check_tag(sha_tag("f" * 40)) == "sha-" + "f" * 40
+
+
+# Major zero: no `0` alias (docker/metadata-action's default), `0.Y` and `latest` kept.
+
+
+def test_a_first_0x_release_gets_no_major_alias() -> None:
+    assert tags("0.1.0") == ("0.1.0", "v0.1.0", "sha-abc1234", "0.1", "latest")
+
+
+def test_0x_releases_move_their_minor_and_latest_only() -> None:
+    assert tags("0.2.0", "0.1.0") == ("0.2.0", "v0.2.0", "sha-abc1234", "0.2", "latest")
+    assert tags("0.1.1", "0.1.0", "0.2.0") == ("0.1.1", "v0.1.1", "sha-abc1234", "0.1")
+
+
+def test_1_0_0_after_0x_starts_the_major_alias() -> None:
+    assert tags("1.0.0", "0.1.0", "0.2.0") == (
+        "1.0.0",
+        "v1.0.0",
+        "sha-abc1234",
+        "1.0",
+        "1",
+        "latest",
+    )
+
+
+def test_release_tags_are_every_tag_naming_the_version() -> None:
+    assert check_release_tags(V("1.2.3")) == ("1.2.3", "v1.2.3", "1.2", "1")
+    assert check_release_tags(V("0.3.0")) == ("0.3.0", "v0.3.0", "0.3")
+    assert check_release_tags(V("1.3.0-rc.2")) == ("1.3.0-rc.2", "v1.3.0-rc.2")
+
+
+# Docker's tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, the whole string.
+
+
+@pytest.mark.parametrize("tag", ["1.2.3", "v1.2.3-rc.1", "latest", "_x", "a" * MAX_TAG_LENGTH])
+def test_docker_tags_pass(tag: str) -> None:
+    assert check_tag(tag) == tag
+
+
+@pytest.mark.parametrize("tag", ["", "-x", ".x", "1.2.3+b", "a/b", "a:b", "x y", "latest\n"])
+def test_strings_docker_cannot_tag_are_refused(tag: str) -> None:
+    with pytest.raises(ReleaseError, match=r"Docker tags are \[A-Za-z0-9_\]"):
+        check_tag(tag)
+
+
+def _version_of_length(length: int) -> semver.Version:
+    return V("1.0." + "1" * (length - len("1.0.")))
+
+
+def test_the_longest_taggable_version_is_planned() -> None:
+    version = _version_of_length(MAX_TAG_LENGTH - 1)  # vX.Y.Z is then exactly 128
+    planned = plan_tags(version, [], SHA)
+    assert max(len(tag) for tag in planned) == MAX_TAG_LENGTH
+    assert check_release_tags(version)[1] == "v" + str(version)
+
+
+def test_a_version_whose_tags_exceed_128_characters_is_refused_in_one_line() -> None:
+    version = _version_of_length(MAX_TAG_LENGTH)
+    with pytest.raises(ReleaseError) as planned:
+        plan_tags(version, [], SHA)
+    with pytest.raises(ReleaseError) as released:
+        check_release_tags(version)
+    for refused in (planned, released):
+        message = str(refused.value)
+        assert "\n" not in message
+        assert "129 characters long and Docker allows at most 128" in message
+        assert len(message) < 200  # the version is abbreviated, not repeated in full
+
+
+def test_build_metadata_is_refused_never_tagged() -> None:
+    with pytest.raises(ReleaseError, match=r"build metadata .* Release 1\.2\.3 instead"):
+        plan_tags(V("1.2.3+build.5"), [], SHA)
+    with pytest.raises(ReleaseError, match="build metadata"):
+        check_release_tags(V("1.2.3-rc.1+b"))
+
+
+def test_version_tags_with_a_trailing_newline_are_not_versions() -> None:
+    assert published_versions(["1.0.0\n", "v1.1.0\n", "1.2.0"]) == (V("1.2.0"),)
 
 
 def test_published_versions_ignore_aliases_and_foreign_tags() -> None:
@@ -130,6 +217,7 @@ def test_alias_tags_move() -> None:
     assert decide_alias_tag(D1, D2) is TagAction.MOVE
 
 
-def test_a_malformed_digest_is_refused() -> None:
+@pytest.mark.parametrize("digest", ["latest", D1 + "\n", D1.upper(), D1[:-1]])
+def test_a_malformed_digest_is_refused(digest: str) -> None:
     with pytest.raises(ReleaseError, match="sha256"):
-        decide_alias_tag(None, "latest")
+        decide_alias_tag(None, digest)

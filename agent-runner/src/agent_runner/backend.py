@@ -83,6 +83,11 @@ class BackendError(Exception):
         self.details = details
         super().__init__(f"Stigmer backend at {endpoint} failed {method}: {code.name} ({details})")
 
+    @property
+    def transient(self) -> bool:
+        """The backend may answer a later call (it was down or overloaded, not refusing)."""
+        return self.code in TRANSIENT_CODES
+
 
 class BackendClient:
     """Async client of the Stigmer backend; use as `async with BackendClient(...) as client`.

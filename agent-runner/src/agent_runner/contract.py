@@ -137,8 +137,10 @@ DEFAULT_TEMPERATURE: dict[str, float | None] = {"local": 0.0, "cloud": None}
 
 # The backend the runner reports to: a gRPC host:port, TLS when the port is 443.
 BACKEND_TLS_PORT = 443
-# Sent as `authorization: Bearer <key>` on every backend call when STIGMER_API_KEY is set.
+# Sent as `authorization: Bearer <key>` on every backend call. Without STIGMER_API_KEY in
+# local mode upstream's runner sends this placeholder (stigmer-server OSS ignores it).
 BACKEND_AUTH_METADATA = "authorization"
+LOCAL_PLACEHOLDER_API_KEY = "dummy-local-key"
 
 # Log lines: "<UTC timestamp> <LEVEL> <JSON object>". The leading timestamp is what the
 # Stigmer CLI's `logs --all` merger orders by; the JSON after it is for machines.

@@ -14,9 +14,12 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -31,8 +34,31 @@ log = logging.getLogger("agent_runner.execution")
 AGENT_MODULE = "agent_runner.agent"
 DEFAULT_INSTRUCTIONS = "You are a helpful AI assistant."
 MIN_PROMPT_CHARS = 10
-# Waiting for the final updateStatus; the client's own retries run inside it.
+# Waiting for the final updateStatus; the client's own retries run inside it, and a
+# transient failure (backend restarting) is tried again until this much time has passed.
 FINAL_REPORT_TIMEOUT_SECONDS = 20.0
+FINAL_REPORT_RETRY_SECONDS = 1.0
+# The bound in real time, whatever clock is passed in: the window and a last call under way.
+FINAL_REPORT_WALL_SECONDS = 2 * FINAL_REPORT_TIMEOUT_SECONDS
+# A workspace probe writes this many bytes: on a full tmpfs an empty file still fits.
+WORKSPACE_PROBE_BYTES = 4096
+
+
+def probe_workspace(root: Path) -> None:
+    """Write, flush and remove a small file in ``root``; OSError (naming it) if that fails.
+
+    The agent's file tools turn a full or read-only workspace into a message to the model,
+    so without this an execution would end COMPLETED with its writes lost.
+    """
+    fd, name = tempfile.mkstemp(dir=root, prefix=".agent-runner-probe-")
+    try:
+        with os.fdopen(fd, "wb") as probe:
+            probe.write(b"\0" * WORKSPACE_PROBE_BYTES)
+            probe.flush()
+            os.fsync(probe.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            Path(name).unlink()
 
 
 class Backend(Protocol):
@@ -65,6 +91,7 @@ class ExecutionDeps:
     resolve: Callable[[Any, AgentExecution], Awaitable[ResolvedAgent]]
     load_agent: Callable[[], ModuleType]
     monotonic: Callable[[], float]
+    check_workspace: Callable[[Path], None] = field(default=probe_workspace)
 
 
 def load_agent_module() -> ModuleType:
@@ -85,11 +112,13 @@ class ProgressReporter:
         execution_id: str,
         interval: float,
         monotonic: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.backend = backend
         self.execution_id = execution_id
         self.interval = interval
         self.monotonic = monotonic
+        self.sleep = sleep
         self.last = -float("inf")
         self.sent = 0
         self._inflight: asyncio.Task[None] | None = None
@@ -118,14 +147,27 @@ class ProgressReporter:
             if final:
                 raise
 
+    async def _send_final(self, status: AgentExecutionStatus) -> None:
+        """Until it arrives: a backend that is restarting must still get the last word."""
+        deadline = self.monotonic() + FINAL_REPORT_TIMEOUT_SECONDS
+        while True:
+            try:
+                await self._send(status, final=True)
+            except Exception as exc:
+                # Only failures the backend may recover from (BackendError.transient).
+                left = deadline - self.monotonic()
+                if not getattr(exc, "transient", False) or left <= 0:
+                    raise
+                await self.sleep(min(FINAL_REPORT_RETRY_SECONDS, left))
+            else:
+                return
+
     async def final(self, status: AgentExecutionStatus) -> bool:
         if self._inflight is not None:
             with contextlib.suppress(Exception):
                 await self._inflight
         try:
-            await asyncio.wait_for(
-                self._send(status, final=True), timeout=FINAL_REPORT_TIMEOUT_SECONDS
-            )
+            await asyncio.wait_for(self._send_final(status), timeout=FINAL_REPORT_WALL_SECONDS)
         except Exception:
             return False
         return True
@@ -170,6 +212,9 @@ class _Run:
         execution, config = self.execution, self.config
         if not execution.spec.session_id:
             raise ValueError("the execution has no session_id; Stigmer executions need one")
+        workspace = config.sandbox_root.resolve()
+        self.stage = f"checking that the workspace {workspace} is writable"
+        await asyncio.to_thread(self.deps.check_workspace, workspace)
         self.stage = f"resolving the agent from the Stigmer backend at {config.backend_endpoint}"
         resolved = await self.deps.resolve(backend, execution)
         self.stage = "writing the agent's skills to the workspace"
@@ -215,6 +260,9 @@ class _Run:
             self.reporter.maybe_send(self.builder.status)
         if self.builder.events == 0:
             raise RuntimeError("the agent produced no events")
+        # The volume may have filled up (or gone read-only) under the agent's writes.
+        self.stage = f"checking the workspace {workspace} after the agent ran"
+        await asyncio.to_thread(self.deps.check_workspace, workspace)
 
     def _write_skills(self, resolved: ResolvedAgent) -> list[skills.WrittenSkill]:
         for entry in resolved.skills:

@@ -32,7 +32,10 @@ from agent_runner.wire.agentexecution_pb2 import (
 
 PLANNING_TOOLS = frozenset({"write_todos"})
 SUB_AGENT_TOOL = "task"
+# The status travels in one Temporal payload (2 MB limit) and is sent on every progress
+# update: a tool's whole file content would not fit, so long texts are cut.
 MAX_RESULT_CHARS = 20_000
+MAX_ARG_CHARS = 10_000
 # How the UI renders a tool's call (upstream infers a component type by tool name).
 _COMPONENT_TYPES = {
     "execute": "terminal",
@@ -55,9 +58,17 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters]"
+
+
 def _jsonable(value: Any) -> Any:
-    """Tool inputs may carry injected runtime objects: keep only JSON data."""
-    if isinstance(value, str | int | float | bool) or value is None:
+    """Tool inputs may carry injected runtime objects: keep only JSON data, texts cut."""
+    if isinstance(value, str):
+        return _cut(value, MAX_ARG_CHARS)
+    if isinstance(value, int | float | bool) or value is None:
         return value
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items() if _is_data(v)}
@@ -90,7 +101,7 @@ def _result_text(output: Any) -> str:
         text = _text(content)
     else:
         text = json.dumps(_jsonable(content), default=str)
-    return text[:MAX_RESULT_CHARS]
+    return _cut(text, MAX_RESULT_CHARS)
 
 
 class StatusBuilder:

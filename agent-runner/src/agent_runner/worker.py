@@ -94,7 +94,10 @@ def execution_deps(config: Config) -> ExecutionDeps:
     def open_backend() -> Any:
         from agent_runner.backend import BackendClient
 
-        return BackendClient(config.backend_endpoint, api_key=config.backend_api_key)
+        key = config.backend_api_key
+        if key is None and config.mode == "local":
+            key = contract.LOCAL_PLACEHOLDER_API_KEY
+        return BackendClient(config.backend_endpoint, api_key=key)
 
     async def resolve(backend: Any, execution: Any) -> Any:
         from agent_runner.backend import resolve_chain

@@ -36,3 +36,17 @@ def test_bytecode_caches_do_not_change_the_build_id(tmp_path: Path) -> None:
     (copy / "__pycache__").mkdir()
     (copy / "__pycache__" / "worker.cpython-313.pyc").write_bytes(b"\0" * 16)
     assert code_build_id(copy) == before
+
+
+def test_backend_key_as_upstream_sends_it() -> None:
+    from agent_runner import contract
+    from agent_runner.config import load_config
+    from agent_runner.worker import execution_deps
+
+    def header(env: dict[str, str]) -> object:
+        client = execution_deps(load_config(env).config).open_backend()
+        return client._metadata
+
+    placeholder = f"Bearer {contract.LOCAL_PLACEHOLDER_API_KEY}"
+    assert header({}) == (("authorization", placeholder),)
+    assert header({"STIGMER_API_KEY": "k"}) == (("authorization", "Bearer k"),)

