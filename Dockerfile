@@ -28,6 +28,41 @@ ARG BASE_IMAGE=python:3.13-slim@sha256:7c61056e61ac89e852de05f3dc6fa51a6dd218179
 # 35 MB (7% of the 500 MB size budget) but costs ~0.6 s of every cold start (12% of its 5 s).
 ARG COMPILE_BYTECODE=1
 
+# Reproducible: one commit and one set of inputs give the same layer, manifest and index
+# digests on any clone and any day. `nox -s build|publish|bench` pass SOURCE_DATE_EPOCH (the
+# commit time of HEAD unless set): BuildKit stamps the config and history with it, the code
+# stage sets the mtime of everything it hands on to it, and the stages whose content does not
+# depend on the commit set theirs to 0 (checkout, pip, compileall and RUN times would differ
+# otherwise); modes are fixed where a clone's umask shows, and bytecode is compiled with a
+# fixed hash seed. BuildKit's own `rewrite-timestamp=true` exporter option does the
+# clamping for all layers, but this engine's builder (Docker 26.1.5, buildx 0.13.1, `docker`
+# driver, containerd image store) refuses it for images: with the default store=true it fails
+# "exporter option "rewrite-timestamp" conflicts with "unpack"" (unpack=false is overridden),
+# with store=false the push fails "tag does not exist"; only the oci/tar exporters accept it.
+# So the Dockerfile clamps itself, which works on every builder (measured: equal digests for
+# both platforms from two fresh clones with --no-cache, tests/integration/test_reproducible.py).
+# Without the build arg (a plain `docker buildx build .`) the files get mtime 0.
+ARG SOURCE_DATE_EPOCH
+# `python3 -c "$CLAMP_TREE" EPOCH DIR [modes]`: DIR and everything under it get mtime EPOCH
+# (symlinks themselves, not their targets); with `modes`, 0755 for directories and
+# executables, 0644 for other files. The stages' RUN steps share it through this ARG.
+ARG CLAMP_TREE='import os, sys; t = int(sys.argv[1]); r = sys.argv[2]; \
+paths = [os.path.join(d, n) for d, ds, fs in os.walk(r) for n in ds + fs] + [r]; \
+[os.chmod(p, 0o755 if os.path.isdir(p) or os.stat(p).st_mode & 0o111 else 0o644) \
+ for p in paths if sys.argv[3:] == ["modes"] and not os.path.islink(p)]; \
+[os.utime(p, (t, t), follow_symlinks=False) for p in paths]'
+# `python3 -c "$COMPILE_TREE" MODE DIR [compileall options]`: bytecode for DIR, one fresh
+# `compileall` process per entry of DIR, several at a time. Not `compileall -j0`: marshal
+# output depends on what the compiling process did before (refcounts decide its FLAG_REF
+# back-references), and -j0 hands files to workers in a different order every run; measured:
+# one of ~9000 .pyc files differed between two builds. Per entry, each process compiles a
+# fixed set in sorted order, so the bytes are the same on any machine.
+ARG COMPILE_TREE='import os, subprocess, sys; from concurrent.futures import ThreadPoolExecutor; \
+mode, root, *options = sys.argv[1:]; \
+argv = [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", mode, *options]; \
+entries = sorted(os.path.join(root, name) for name in os.listdir(root)); \
+list(ThreadPoolExecutor(os.cpu_count()).map(lambda e: subprocess.run([*argv, e], check=True), entries))'
+
 # -- deps: the locked wheels of the TARGET platform, installed on the BUILD platform --------
 # pip's --platform/--python-version/--implementation select the target's wheels, so an
 # arm64 image is assembled natively (no QEMU). pip runs from its own wheel (a runnable zip)
@@ -35,6 +70,13 @@ ARG COMPILE_BYTECODE=1
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps
 ARG TARGETARCH
 ARG COMPILE_BYTECODE
+# No SOURCE_DATE_EPOCH here (nor in stdlib and the runtime RUN): their content does not
+# depend on the commit, so their files get the fixed time 0 and a new commit reuses the
+# cached layers (a build arg in a stage's environment would invalidate them every commit).
+ARG CLAMP_TREE
+ARG COMPILE_TREE
+# Set constants are marshalled in hash order: a fixed seed keeps .pyc bytes identical.
+ENV PYTHONHASHSEED=0
 RUN --mount=type=bind,source=build/wheelhouse/pip,target=/pip \
     --mount=type=bind,source=build/wheelhouse/${TARGETARCH},target=/wheelhouse \
     --mount=type=bind,source=agent-runner/requirements.lock,target=/requirements.lock \
@@ -53,16 +95,23 @@ RUN --mount=type=bind,source=build/wheelhouse/pip,target=/pip \
         [shutil.rmtree(d) for d in [*root.glob("*/tests"), *root.glob("*/*/tests")] if d.is_dir()]; \
         [f.unlink() for f in root.rglob("*.pyi")]' /opt/agent-runner/site-packages; \
     if [ "$COMPILE_BYTECODE" = 1 ]; then \
-        python3 -m compileall -q -j0 --invalidation-mode unchecked-hash /opt/agent-runner/site-packages; \
-    fi
+        python3 -c "$COMPILE_TREE" unchecked-hash /opt/agent-runner/site-packages; \
+    fi; \
+    python3 -c "$CLAMP_TREE" 0 /opt/agent-runner
 
 # -- code: agent-runner itself, its own layer so a code-only change reuses the deps ---------
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS code
 ARG COMPILE_BYTECODE
+ARG SOURCE_DATE_EPOCH
+ARG CLAMP_TREE
+ARG COMPILE_TREE
+ENV PYTHONHASHSEED=0
 COPY agent-runner/src/agent_runner /opt/agent-runner/app/agent_runner
+# The checkout's mtimes and umask-dependent modes stop here: 0644/0755, SOURCE_DATE_EPOCH.
 RUN if [ "$COMPILE_BYTECODE" = 1 ]; then \
-        python3 -m compileall -q -j0 --invalidation-mode unchecked-hash /opt/agent-runner/app; \
-    fi
+        python3 -c "$COMPILE_TREE" unchecked-hash /opt/agent-runner/app; \
+    fi; \
+    python3 -c "$CLAMP_TREE" "${SOURCE_DATE_EPOCH:-0}" /opt/agent-runner modes
 
 # -- stdlib: the base's standard library as bytecode, compiled on the BUILD platform ---------
 # Neither base ships stdlib .pyc files and the runtime user cannot write them, so without
@@ -74,15 +123,19 @@ RUN if [ "$COMPILE_BYTECODE" = 1 ]; then \
 # and no base-specific path is written here (copied by python3: the bases have no find).
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS stdlib
 ARG COMPILE_BYTECODE
+ARG CLAMP_TREE
+ARG COMPILE_TREE
+ENV PYTHONHASHSEED=0
 RUN set -eu; \
     mkdir /stdlib-bytecode; \
     if [ "$COMPILE_BYTECODE" = 1 ]; then \
         stdlib=$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))'); \
-        python3 -m compileall -q -j0 --invalidation-mode checked-hash \
-            -x '/(test|tests|idlelib|tkinter|turtledemo|lib2to3|ensurepip)/' "$stdlib"; \
+        python3 -c "$COMPILE_TREE" checked-hash "$stdlib" \
+            -x '/(test|tests|idlelib|tkinter|turtledemo|lib2to3|ensurepip)/'; \
         python3 -c 'import os, shutil, sys; [shutil.copytree(d, "/stdlib-bytecode" + d) \
             for d, _, _ in os.walk(sys.argv[1]) if os.path.basename(d) == "__pycache__"]' "$stdlib"; \
-    fi
+    fi; \
+    python3 -c "$CLAMP_TREE" 0 /stdlib-bytecode
 
 # -- runtime: the target platform; no compilers, no pip, no caches ---------------------------
 FROM ${BASE_IMAGE} AS runtime
@@ -104,7 +157,17 @@ RUN set -eu; \
     echo "agent-runner:x:${RUNTIME_GID}:" >> /etc/group; \
     mkdir -p "${WORKSPACE}" /home/agent-runner; \
     chown "${RUNTIME_UID}:${RUNTIME_GID}" "${WORKSPACE}" /home/agent-runner; \
-    chmod 0755 "${WORKSPACE}" /home/agent-runner
+    chmod 0755 "${WORKSPACE}" /home/agent-runner; \
+    # The COPY targets exist before the COPY steps: a directory COPY creates would change its
+    # parent's mtime (to the build's time) in that layer; one that exists gets the source's.
+    mkdir -p /opt/agent-runner/site-packages /opt/agent-runner/app; \
+    # Everything this layer holds, at time 0: what it changed and its parents (-c: paths a
+    # base lacks are not created). The COPY steps below bring clamped trees.
+    touch -c -h -d @0 / /etc /etc/passwd /etc/group /home \
+        /home/agent-runner "${WORKSPACE}" "$(dirname "${WORKSPACE}")" /opt /opt/agent-runner \
+        /opt/agent-runner/site-packages /opt/agent-runner/app \
+        /root /usr/local/bin /usr/local/lib/python3* /usr/local/lib/python3*/site-packages \
+        /usr/lib/python3* /var/lib/apt/lists /var/cache/apt
 
 # Root-owned and read-only for the runtime user: the worker cannot alter its own code.
 # Least to most often changed, so a code-only change rebuilds just the last, small layer.

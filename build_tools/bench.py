@@ -204,11 +204,11 @@ def bench_report(
     return Report("Build benchmark", tuple(rows), tuple(notes), details)
 
 
-def plan_request_maker(source: SourceInfo, now: datetime) -> RequestMaker:
+def plan_request_maker(source: SourceInfo, source_date: datetime) -> RequestMaker:
     """Requests from the shared build plan, as `build --push --platform P` would make them.
 
-    One `source` and `now` for every case, so the warm rebuild differs from the cold build
-    only by the code change (not by a new `created` label or revision).
+    One `source` and `source_date` (SOURCE_DATE_EPOCH, the commit time) for every case, so
+    the warm rebuild differs from the cold build only by the code change.
     """
 
     def make(config: ToolConfig, platform: str, tag: str, no_cache: bool) -> BuildxRequest:
@@ -219,7 +219,7 @@ def plan_request_maker(source: SourceInfo, now: datetime) -> RequestMaker:
             registry=config.local_registry,
             no_cache=no_cache,
         )
-        plan = make_build_plan(config, options, source, now)
+        plan = make_build_plan(config, options, source, source_date)
         return replace(plan.request(), tags=(tag,))  # only the bench tag, not the release ones
 
     return make
@@ -242,9 +242,10 @@ def run_bench(
     out = log or stderr_log()
     host.ensure_docker()
     if make_request is None:
-        from build_tools.build import build_clock, gather_source_info
+        from build_tools.build import gather_source_info, source_date
 
-        make_request = plan_request_maker(gather_source_info(config, host), build_clock(host))
+        source_info = gather_source_info(config, host)
+        make_request = plan_request_maker(source_info, source_date(host, config.project_root))
     cases = bench_cases(config, make_request)
     platforms = tuple(dict.fromkeys(case.platform for case in cases))
     started = clock()

@@ -160,11 +160,16 @@ def explain_base_image_failure(error: BuildError, config: ToolConfig) -> BuildEr
     )
 
 
-def build_clock(host: Host) -> datetime:
-    """Now, or SOURCE_DATE_EPOCH when set (reproducible `created` labels)."""
+def source_date(host: Host, root: Path) -> datetime:
+    """The one time an image carries: SOURCE_DATE_EPOCH when set, else the commit time of
+    HEAD (so every clone and every day builds the same digests), else, outside a git
+    checkout, now."""
     epoch = host.environment().get("SOURCE_DATE_EPOCH", "").strip()
     if not epoch:
-        return datetime.now(UTC)
+        committed = _git_or_empty(host, ["log", "-1", "--format=%ct", "HEAD"], root)
+        if not committed.isdigit():
+            return datetime.now(UTC)  # not a git checkout: nothing to be reproducible against
+        return datetime.fromtimestamp(int(committed), UTC)
     if not epoch.isdigit():
         raise ConfigError(
             "Reading SOURCE_DATE_EPOCH",
@@ -241,7 +246,8 @@ def run_build(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
     explicit = bool(getattr(args, "platforms", None))
     host_platform = config.platforms[0] if explicit else _host_platform(host, dry_run=dry_run)
     options = options_from_args(args, config, host_platform)
-    plan = make_build_plan(config, options, gather_source_info(config, host), build_clock(host))
+    source = gather_source_info(config, host)
+    plan = make_build_plan(config, options, source, source_date(host, config.project_root))
     if dry_run:
         out.write(plan.dumps() if getattr(args, "json", False) else plan.describe())
         return 0

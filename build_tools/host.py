@@ -16,6 +16,7 @@ testcontainers and the Temporal API, is `containers.py` and `temporal_api.py`.)
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -101,6 +102,8 @@ class Host(Protocol):
     ) -> None: ...
 
     def image_inspect(self, ref: str) -> dict[str, Any]: ...
+
+    def image_configs(self, ref: str) -> dict[str, dict[str, Any]]: ...
 
     def registry_get(self, url: str, *, accept: Sequence[str] = ()) -> bytes: ...
 
@@ -303,6 +306,22 @@ class RealHost:
             )
         digest: str = json.loads(result.stdout)["digest"]
         return digest
+
+    def image_configs(self, ref: str) -> dict[str, dict[str, Any]]:
+        """Platform (os/arch) -> OCI image config of `ref` in its registry (no pull): labels
+        under `config.Labels`. One entry for a single-platform manifest."""
+        argv = ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .Image}}"]
+        result = self.run(argv, check=False)
+        if result.returncode != 0:
+            raise RegistryError(
+                f"Reading the image configs of {ref}",
+                f"the registry did not serve them ({result.stderr.strip()[-200:]})",
+                "Check the reference, registry reachability and your login, then retry.",
+            )
+        parsed: dict[str, Any] = json.loads(result.stdout)
+        if "architecture" in parsed:  # a single manifest: the config itself
+            return {f"{parsed.get('os')}/{parsed.get('architecture')}": parsed}
+        return {platform: dict(config) for platform, config in parsed.items()}
 
     def image_inspect(self, ref: str) -> dict[str, Any]:
         result = self.run(["docker", "image", "inspect", ref], check=False)
@@ -581,9 +600,14 @@ class RealHost:
     def git(self, args: Sequence[str], *, cwd: Path) -> str:
         result = self.run(["git", *args], cwd=cwd, check=False)
         if result.returncode != 0:
+            # git's own words, every line (stdout when git wrote there, as `commit` does).
+            said = (result.stderr.strip() or result.stdout.strip()).splitlines()
+            detail = " | ".join(line.strip() for line in said if line.strip())
+            # The command up to its message: -m carries multi-line release notes.
+            shown = list(itertools.takewhile(lambda arg: arg not in ("-m", "--message"), args))
             raise GitError(
-                f"`git {' '.join(args)}`",
-                result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "it failed",
+                f"`git {' '.join(shown[:4])}`",
+                f"git exited with {result.returncode}: {detail or 'no output'}",
                 "Fix the repository state and retry.",
             )
         return result.stdout

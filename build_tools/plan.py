@@ -1,7 +1,7 @@
 """What `build` will do, computed without doing it: platforms, tags, labels, build args.
 
 `make_build_plan` is pure: everything it needs (settings, command-line options, facts about
-the source tree, the clock) is passed in. `--dry-run` prints its result; `build_tools.build`
+the source tree, the source date) is passed in. `--dry-run` prints its result; `build_tools.build`
 carries it out.
 """
 
@@ -142,11 +142,18 @@ class BuildPlan:
         return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
 
 
+def _utc(moment: datetime) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def created_timestamp(now: datetime) -> str:
     """RFC 3339 UTC, second precision, as OCI `created` labels use."""
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _utc(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """SOURCE_DATE_EPOCH for `moment`: whole seconds since 1970 (earlier is clamped to 0)."""
+    return max(0, int(_utc(moment).timestamp()))
 
 
 def _tag_ref(repository: str, tag: str) -> str:
@@ -162,9 +169,13 @@ def _tag_ref(repository: str, tag: str) -> str:
 
 
 def make_build_plan(
-    config: ToolConfig, options: BuildOptions, source: SourceInfo, now: datetime
+    config: ToolConfig, options: BuildOptions, source: SourceInfo, source_date: datetime
 ) -> BuildPlan:
-    """Everything `build` will do, from settings, options, source facts and the clock.
+    """Everything `build` will do, from settings, options, source facts and the source date.
+
+    `source_date` (the commit time, see `build.source_date`) is the image's only time: it
+    becomes the `created` label and SOURCE_DATE_EPOCH, to which BuildKit and the Dockerfile
+    clamp every timestamp, so the same commit and inputs give the same digests.
 
     Default: the engine's platform only, loaded into the local engine as `<image>:dev`.
     `--push` builds the configured platforms (or `--platform`) and pushes them to
@@ -203,7 +214,8 @@ def make_build_plan(
         "BASE_IMAGE": base,
         "VERSION": version,
         "REVISION": source.revision,
-        "CREATED": created_timestamp(now),
+        "CREATED": created_timestamp(source_date),
+        "SOURCE_DATE_EPOCH": str(epoch_seconds(source_date)),
         "SOURCE": source.source_url,
         "RUNTIME_UID": str(source.runtime.uid),
         "RUNTIME_GID": str(source.runtime.gid),

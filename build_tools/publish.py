@@ -1,13 +1,22 @@
-"""`nox -s publish`: push a tagged release's image and write its tags, in a safe order.
+"""`nox -s publish`: push a tagged release's image and write its tags; re-runnable.
 
-1. Build every platform and push it under the commit's `sha-<short>` tag only (buildx's
-   docker driver cannot push untagged; that tag names a build, not a release).
-2. Check the pushed index: exactly the planned platforms, no attestation entries.
-3. Verify each platform: pull it back by digest, check its OS/architecture and its version
-   and revision labels, and start it.
-4. Only then write `X.Y.Z` and `vX.Y.Z` (both immutable: a different existing digest is
-   refused before anything is written, the same is a no-op) and the aliases `X.Y`, `X`,
-   `latest` that `build_tools.tags.plan_tags` allows.
+First the registry is read (through the Host) and `decide_publish`, a pure function, decides:
+- the release's version tags (`X.Y.Z`, `vX.Y.Z`) already exist: it is (partly) out. Its
+  image is adopted, with no build and no push, when every platform's revision label is this
+  commit, its version label this version and its platforms the planned ones; otherwise the
+  run is refused before anything is written. Only the missing or stale tags are written.
+- they do not: build, push under the commit's `sha-<short>` tag only (buildx's docker driver
+  can neither push untagged nor by digest: "push-by-digest is currently not implemented for
+  docker driver"), check the index (exactly the planned platforms, no attestations), verify
+  each platform (pull it back by digest, check OS/architecture and labels, start it), and
+  only then write the tags. The staging push never overwrites a tag a release points at:
+  no version tag exists, and a `sha-<short>` that an alias names is refused. Builds are
+  reproducible, so a re-run after a failed check pushes the same digest again.
+Tags are written in `plan_tags` order (version tags first, then `sha-<short>`, `X.Y`, `X`,
+`latest`), so an interrupted run leaves a prefix, and a re-run writes the rest. Version tags
+are only ever written after verification, which is why adopting one needs no re-check.
+`--dry-run` prints the decision and every tag's action. (Over the ~400-line guideline: the
+pure decision and the steps it orders are one story, read together.)
 
 Attestations: the index carries none (they would show as unknown/unknown platforms to
 `docker pull` and `imagetools inspect` users). Provenance and SBOM are attested by the
@@ -43,6 +52,7 @@ from build_tools.tags import (
 VERSION_LABEL = "org.opencontainers.image.version"
 REVISION_LABEL = "org.opencontainers.image.revision"
 _ATTESTATION = "vnd.docker.reference.type"
+_VERBS = {TagAction.CREATE: "write", TagAction.MOVE: "move", TagAction.UNCHANGED: "keep"}
 
 
 def registry_versions(host: Host, repository: str) -> tuple[semver.Version, ...]:
@@ -61,6 +71,10 @@ class PublishPlan:
     def staging_tag(self) -> str:
         return sha_tag(self.revision[:12])
 
+    @property
+    def version_tags(self) -> tuple[str, ...]:
+        return tuple(tag for tag in self.tags if is_version_tag(tag))
+
     def ref(self, tag: str) -> str:
         return f"{self.repository}:{tag}"
 
@@ -76,33 +90,169 @@ def plan_publish(
     return PublishPlan(repository, version, revision, tuple(platforms), tags)
 
 
-def decide_tags(plan: PublishPlan, current: Mapping[str, str | None], digest: str) -> list[str]:
-    """Tags to write for `digest` given their current digests; refuses a changed version tag
+# -- deciding, from what the registry holds -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedImage:
+    """The image a release's version tags point at, as the registry describes it."""
+
+    digest: str
+    platforms: tuple[str, ...]  # os/arch of each platform manifest in its index
+    labels: Mapping[str, Mapping[str, str]]  # platform -> its config's labels
+    attestations: bool = False  # the index holds attestation manifests
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    tags: Mapping[str, str | None]  # every planned tag -> its digest (None: absent)
+    released: PublishedImage | None  # read when the version tags point at one digest
+
+
+@dataclass(frozen=True)
+class PublishDecision:
+    adopt: str | None  # the published digest to finish; None: build and push a new one
+    # Each tag's action for the adopted digest; for a build they follow its digest.
+    actions: tuple[tuple[str, TagAction], ...] = ()
+
+
+def tag_actions(
+    plan: PublishPlan, current: Mapping[str, str | None], digest: str
+) -> tuple[tuple[str, TagAction], ...]:
+    """Each planned tag's action for `digest`, in write order; refuses a changed version tag
     (of either spelling) before any write is decided."""
-    writes = []
-    for tag in plan.tags:
-        if is_version_tag(tag):
-            action = decide_version_tag(tag, current.get(tag), digest)
-        else:
-            action = decide_alias_tag(current.get(tag), digest)
-        if action is not TagAction.UNCHANGED:
-            writes.append(tag)
-    return writes
+    return tuple(
+        (
+            tag,
+            decide_version_tag(tag, current.get(tag), digest)
+            if is_version_tag(tag)
+            else decide_alias_tag(current.get(tag), digest),
+        )
+        for tag in plan.tags
+    )
 
 
-def describe(plan: PublishPlan, current: Mapping[str, str | None]) -> str:
-    lines = [
-        f"publish {plan.version} ({plan.revision[:12]}) for {', '.join(plan.platforms)}",
-        f"  push {plan.ref(plan.staging_tag)} (all platforms, then checks; no other tag yet)",
+def decide_tags(plan: PublishPlan, current: Mapping[str, str | None], digest: str) -> list[str]:
+    """The tags to write for `digest` (those not already on it)."""
+    return [
+        tag
+        for tag, action in tag_actions(plan, current, digest)
+        if action is not TagAction.UNCHANGED
     ]
+
+
+def _mismatches(plan: PublishPlan, image: PublishedImage) -> list[str]:
+    found = []
+    if sorted(image.platforms) != sorted(plan.platforms):
+        found.append(f"holds {sorted(image.platforms)}, not {sorted(plan.platforms)}")
+    if image.attestations:
+        found.append("carries attestation manifests")
+    for platform in sorted(image.platforms):
+        labels = image.labels.get(platform, {})
+        if labels.get(REVISION_LABEL) != plan.revision:
+            found.append(f"was built for {platform} from commit {labels.get(REVISION_LABEL)}")
+        if labels.get(VERSION_LABEL) != str(plan.version):
+            found.append(f"is labelled version {labels.get(VERSION_LABEL)} for {platform}")
+    return found
+
+
+def decide_publish(plan: PublishPlan, state: RegistryState) -> PublishDecision:
+    """Adopt the published release, or build a new one; refuses (nothing written yet) when
+    the registry holds a different build of this version or the staging tag is released."""
+    released = {tag: digest for tag in plan.version_tags if (digest := state.tags.get(tag))}
+    if len(set(released.values())) > 1:
+        pointing = ", ".join(f"{tag} -> {digest}" for tag, digest in released.items())
+        raise ReleaseError(
+            f"Publishing {plan.version}",
+            f"its version tags point at different builds ({pointing}); nothing was pushed",
+            "Released versions are immutable: release a new version instead.",
+        )
+    if released:
+        digest = next(iter(released.values()))
+        image = state.released
+        if image is None or image.digest != digest:
+            raise ReleaseError(
+                f"Publishing {plan.version}",
+                f"the registry state read for {digest} is missing",
+                "Read it with read_registry_state first (this is a bug).",
+            )
+        if wrong := _mismatches(plan, image):
+            raise ReleaseError(
+                f"Publishing {plan.version}",
+                f"it is already published as {digest}, which {'; '.join(wrong)}; nothing "
+                "was pushed",
+                "Released versions are immutable: release a new version instead.",
+            )
+        return PublishDecision(digest, tag_actions(plan, state.tags, digest))
+    staging = state.tags.get(plan.staging_tag)
+    if staging is not None:
+        holders = [t for t in plan.tags if t != plan.staging_tag and state.tags.get(t) == staging]
+        if holders:
+            raise ReleaseError(
+                f"Publishing {plan.version}",
+                f"{plan.staging_tag} is {staging}, which {', '.join(holders)} point at; the "
+                "staging push would move it; nothing was pushed",
+                f"Point {plan.staging_tag} at that release again or release a new version.",
+            )
+    return PublishDecision(None)
+
+
+def read_published(host: Host, repository: str, digest: str) -> PublishedImage:
+    ref = f"{repository}@{digest}"
+    index = host.imagetools_inspect_raw(ref)
+    platforms, attestations = [], False
+    for manifest in index.get("manifests", []):
+        if manifest.get("annotations", {}).get(_ATTESTATION):
+            attestations = True
+            continue
+        platform = manifest.get("platform", {})
+        platforms.append(f"{platform.get('os')}/{platform.get('architecture')}")
+    configs = host.image_configs(ref)
+    labels = {
+        platform: dict((config.get("config") or {}).get("Labels") or {})
+        for platform, config in configs.items()
+    }
+    return PublishedImage(digest, tuple(platforms), labels, attestations)
+
+
+def read_registry_state(host: Host, plan: PublishPlan) -> RegistryState:
+    """Every planned tag's digest, and the released image when the version tags agree."""
+    tags = current_digests(host, plan)
+    released = {digest for tag in plan.version_tags if (digest := tags.get(tag))}
+    image = read_published(host, plan.repository, released.pop()) if len(released) == 1 else None
+    return RegistryState(tags, image)
+
+
+def describe(plan: PublishPlan, state: RegistryState, decision: PublishDecision) -> str:
+    lines = [f"publish {plan.version} ({plan.revision[:12]}) for {', '.join(plan.platforms)}"]
+    if decision.adopt is not None:
+        lines.append(
+            f"  adopt {plan.repository}@{decision.adopt}: already published from this commit "
+            "for the planned platforms; no build, no push"
+        )
+        for tag, action in decision.actions:
+            now = state.tags.get(tag)
+            lines.append(
+                f"  {_VERBS[action]} {plan.ref(tag)}" + (f" (now {now})" if now else " (new)")
+            )
+        return "\n".join(lines)
+    staged = state.tags.get(plan.staging_tag)
+    lines.append(
+        f"  push {plan.ref(plan.staging_tag)} (all platforms, then checks; no other tag yet)"
+        + (f"; now {staged}, a build no release points at" if staged else "")
+    )
     for tag in plan.tags:
-        now = current.get(tag)
-        lines.append(f"  write {plan.ref(tag)}" + (f" (now {now})" if now else " (new)"))
+        if tag != plan.staging_tag:
+            now = state.tags.get(tag)
+            lines.append(f"  write {plan.ref(tag)}" + (f" (now {now})" if now else " (new)"))
     return "\n".join(lines)
 
 
 def current_digests(host: Host, plan: PublishPlan) -> dict[str, str | None]:
     return {tag: host.manifest_digest(plan.ref(tag)) for tag in plan.tags}
+
+
+# -- doing -----------------------------------------------------------------------------------
 
 
 def push_build(host: Host, plan: PublishPlan, request: BuildxRequest) -> str:
@@ -179,9 +329,12 @@ def verify_platforms(
             host.run([*argv, *start.args])
 
 
-def write_tags(host: Host, plan: PublishPlan, digest: str) -> list[str]:
-    """Point the planned tags at `digest`; returns the tags actually written."""
-    writes = decide_tags(plan, current_digests(host, plan), digest)
+def write_tags(
+    host: Host, plan: PublishPlan, digest: str, current: Mapping[str, str | None] | None = None
+) -> list[str]:
+    """Point the planned tags at `digest` (against `current`, read now when not given);
+    returns the tags actually written."""
+    writes = decide_tags(plan, current_digests(host, plan) if current is None else current, digest)
     source = f"{plan.repository}@{digest}"
     for tag in writes:
         host.imagetools_create(plan.ref(tag), [source])
@@ -191,23 +344,30 @@ def write_tags(host: Host, plan: PublishPlan, digest: str) -> list[str]:
 def publish(
     host: Host,
     plan: PublishPlan,
-    request: BuildxRequest,
+    prepare_build: Callable[[], BuildxRequest],
     *,
     start: StartCheck | None,
     gates: Sequence[Callable[[str], None]] = (),
     dry_run: bool = False,
 ) -> str | None:
-    """The whole sequence; returns the index digest (None for a dry run)."""
-    print(describe(plan, current_digests(host, plan)))
+    """The whole sequence; returns the index digest (None for a dry run). `prepare_build`
+    makes the build request, and is called only when a build is needed."""
+    state = read_registry_state(host, plan)
+    decision = decide_publish(plan, state)
+    print(describe(plan, state, decision))
     if dry_run:
         print("dry run: nothing pushed or tagged")
         return None
-    digest = push_build(host, plan, request)
-    manifests = platform_manifests(host, plan, digest)
-    for gate in gates:
-        gate(f"{plan.repository}@{digest}")
-    verify_platforms(host, plan, manifests, start)
-    written = write_tags(host, plan, digest)
+    if decision.adopt is not None:
+        digest = decision.adopt
+        written = write_tags(host, plan, digest, state.tags)  # read just now
+    else:
+        digest = push_build(host, plan, prepare_build())
+        manifests = platform_manifests(host, plan, digest)
+        for gate in gates:
+            gate(f"{plan.repository}@{digest}")
+        verify_platforms(host, plan, manifests, start)
+        written = write_tags(host, plan, digest)  # read again: the build took a while
     print(f"published {plan.repository}@{digest}; wrote {', '.join(written) or 'nothing new'}")
     return digest
 
@@ -255,7 +415,7 @@ def release_from_head(host: Host, root: Path) -> tuple[semver.Version, str]:
 
 def image_request(config: ToolConfig, host: Host, version: semver.Version) -> BuildxRequest:
     """The agent-runner image build from the build plan (`push_build` sets tags and push)."""
-    from build_tools.build import build_clock, gather_source_info
+    from build_tools.build import gather_source_info, source_date
     from build_tools.plan import BuildOptions, make_build_plan
     from build_tools.wheelhouse import prepare_image_wheelhouse
 
@@ -266,7 +426,8 @@ def image_request(config: ToolConfig, host: Host, version: semver.Version) -> Bu
         registry=config.registry,
         version=str(version),
     )
-    plan = make_build_plan(config, options, gather_source_info(config, host), build_clock(host))
+    source = gather_source_info(config, host)
+    plan = make_build_plan(config, options, source, source_date(host, config.project_root))
     prepare_image_wheelhouse(config, plan.platforms, host, stderr_log())
     return plan.request()
 
@@ -286,21 +447,23 @@ def run_publish(args: argparse.Namespace, config: ToolConfig, host: Host) -> int
     plan = plan_publish(
         repository, version, revision, config.platforms, registry_versions(host, repository)
     )
-    if args.dry_run:
-        publish(
-            host, plan, BuildxRequest(config.project_root, Path(), (), ()), start=None, dry_run=True
-        )
-        return 0
-    host.ensure_docker()
+    if not args.dry_run:
+        host.ensure_docker()
 
     def size_gate(ref: str) -> None:
         enforce_size_budget(measure_pushed(ref, host), config.budgets.image_size_mb)
 
-    request = image_request(config, host, version)
-    digest = publish(host, plan, request, start=IMAGE_START, gates=(size_gate,))
+    digest = publish(
+        host,
+        plan,
+        lambda: image_request(config, host, version),
+        start=IMAGE_START,
+        gates=(size_gate,),
+        dry_run=args.dry_run,
+    )
     # For the release workflow: the digest to attest, and whether GitHub's "latest" moves.
     outputs = host.environment().get("GITHUB_OUTPUT")
-    if outputs:
+    if outputs and digest is not None:
         with Path(outputs).open("a", encoding="utf-8") as file:
             file.write(f"digest={digest}\nlatest={str(LATEST in plan.tags).lower()}\n")
     return 0

@@ -5,7 +5,11 @@ both platforms through the Host, so the tag logic runs against a real registry i
 The release sequence 1.0.0, 1.1.0-rc.1, 1.1.0, 2.0.0 and a 1.1.1 backport must leave
 exactly the expected tags on the expected digests (each version under `X.Y.Z` and
 `vX.Y.Z`, the spelling the Stigmer CLI pulls); injected registry failures must leave no
-alias moved; a dry run must write nothing. Everything lives under test-release/.
+alias moved; a dry run must write nothing. Re-runs: a publish interrupted after any of its
+registry writes is finished by running it again, to exactly the tags (and digests) of a
+clean run, and no tag ever points at a second build; re-running a finished publish from a
+fresh clone is a no-op. The stand-ins are reproducible (fixed file mtime and
+SOURCE_DATE_EPOCH), as the real image is. Everything lives under test-release/.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import semver
@@ -29,16 +34,37 @@ from build_tools.publish import StartCheck, plan_publish, publish, registry_vers
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 REGISTRY = "127.0.0.1:5000"
+STAND_IN_EPOCH = 1767225600  # 2026-01-01: the stand-ins' SOURCE_DATE_EPOCH and file mtime
 
 
 class InjectingHost(RealHost):
-    """The real host; optionally fails the Nth tag write or hides a pushed platform."""
+    """The real host; optionally fails the Nth tag write (instead of it, or just after it),
+    fails the verification, hides a pushed platform, or calls `after_write` with the
+    registry written after each registry write (the build's push and every tag)."""
 
-    def __init__(self, fail_write: int | None = None, hide_platform: str | None = None) -> None:
+    def __init__(
+        self,
+        fail_write: int | None = None,
+        hide_platform: str | None = None,
+        *,
+        fail_after_write: int | None = None,
+        fail_verification: bool = False,
+        after_write: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(os.environ)
         self.fail_write = fail_write
+        self.fail_after_write = fail_after_write
+        self.fail_verification = fail_verification
         self.hide_platform = hide_platform
+        self.after_write = after_write
         self.writes: list[str] = []
+        self.builds = 0
+
+    def buildx_build(self, request: BuildxRequest, *, log: IO[str]) -> None:
+        self.builds += 1
+        super().buildx_build(request, log=log)
+        if self.after_write is not None and request.push:
+            self.after_write(f"push {', '.join(request.tags)}")
 
     def imagetools_create(
         self, target: str, sources: Sequence[str], *, annotations: Mapping[str, str] | None = None
@@ -47,6 +73,15 @@ class InjectingHost(RealHost):
         if len(self.writes) == self.fail_write:
             raise RegistryError(f"Writing tag {target}", "injected failure", "Retry.")
         super().imagetools_create(target, sources, annotations=annotations)
+        if self.after_write is not None:
+            self.after_write(f"write {target}")
+        if len(self.writes) == self.fail_after_write:
+            raise RegistryError(f"After writing tag {target}", "injected failure", "Retry.")
+
+    def image_inspect(self, ref: str) -> dict[str, Any]:
+        if self.fail_verification:  # publish inspects only while verifying a pulled platform
+            raise ReleaseError(f"Verifying {ref}", "injected failure", "Retry.")
+        return super().image_inspect(ref)
 
     def imagetools_inspect_raw(self, ref: str) -> dict[str, Any]:
         raw = super().imagetools_inspect_raw(ref)
@@ -91,8 +126,10 @@ def stand_in(tmp_path: Path, content: str) -> BuildxRequest:
     context = tmp_path / f"ctx-{hashlib.sha256(content.encode()).hexdigest()[:12]}"
     context.mkdir(exist_ok=True)
     (context / "content.txt").write_text(content)
+    os.utime(context / "content.txt", (STAND_IN_EPOCH, STAND_IN_EPOCH))  # as the Dockerfile does
     (context / "Dockerfile").write_text("FROM scratch\nCOPY content.txt /content.txt\n")
-    return BuildxRequest(context, context / "Dockerfile", PLATFORMS, ())
+    epoch = {"SOURCE_DATE_EPOCH": str(STAND_IN_EPOCH)}
+    return BuildxRequest(context, context / "Dockerfile", PLATFORMS, (), build_args=epoch)
 
 
 def do_publish(
@@ -114,7 +151,7 @@ def do_publish(
         registry_versions(host, repository),
     )
     request = stand_in(tmp_path, content or version)
-    return publish(host, plan, request, start=None, dry_run=dry_run)
+    return publish(host, plan, lambda: request, start=None, dry_run=dry_run)
 
 
 def tag_table(host: RealHost, repository: str) -> dict[str, str]:
@@ -164,11 +201,12 @@ def test_release_sequence_leaves_exactly_the_expected_tags(
     recorder = InjectingHost()
     assert do_publish(recorder, repository, tmp_path, "2.0.0") == digests["2.0.0"]
     assert recorder.writes == []
-    # A different build for a released version is refused; no tag moves.
-    with pytest.raises(ReleaseError, match="immutable"):
-        do_publish(host, repository, tmp_path, "2.0.0", content="other", revision="f" * 40)
-    after = tag_table(host, repository)
-    assert {t: d for t, d in after.items() if t != f"sha-{'f' * 12}"} == expected
+    # A different build for a released version is refused before anything is pushed.
+    recorder = InjectingHost()
+    with pytest.raises(ReleaseError, match=f"from commit {revision_of('2.0.0')}.*immutable"):
+        do_publish(recorder, repository, tmp_path, "2.0.0", content="other", revision="f" * 40)
+    assert (recorder.builds, recorder.writes) == (0, [])
+    assert tag_table(host, repository) == expected
 
     # The CLI side of the contract.
     assert resolve(host, repository, "1.1.1") == f"{repository}:1.1.1@{digests['1.1.1']}"
@@ -207,7 +245,8 @@ def test_dry_run_prints_every_ref_and_writes_nothing(
     assert do_publish(host, repository, tmp_path, "1.1.0", dry_run=True) is None
     assert tag_table(host, repository) == before
     out = capsys.readouterr().out
-    for tag in ("1.1.0", "v1.1.0", f"sha-{revision_of('1.1.0')[:12]}", "1.1", "1", "latest"):
+    assert f"push {repository}:sha-{revision_of('1.1.0')[:12]} (all platforms" in out
+    for tag in ("1.1.0", "v1.1.0", "1.1", "1", "latest"):
         assert f"write {repository}:{tag}" in out
     assert f"(now {before['latest']})" in out
 
@@ -248,6 +287,108 @@ def test_a_registry_failure_midway_then_a_rerun_completes(
     assert table["latest"] == second
 
 
+@pytest.mark.parametrize(
+    "interruption",
+    # Writes of the 1.1.0 publish, in order: the push (sha-<short>), then 1.1.0, v1.1.0 and
+    # the aliases 1.1, 1, latest.
+    ["verification", "after 1.1.0", "after the first alias", "after the last alias"],
+)
+def test_an_interrupted_publish_is_finished_by_a_rerun(
+    host: RealHost,
+    repository: str,
+    tmp_path: Path,
+    interruption: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The clean run: 1.0.0 then 1.1.0 in a repository of their own.
+    clean_repository = f"{repository}-clean"
+    try:
+        for version in ("1.0.0", "1.1.0"):
+            do_publish(host, clean_repository, tmp_path, version)
+        clean = tag_table(host, clean_repository)
+    finally:
+        delete_all_tags(host, clean_repository)
+    first = do_publish(host, repository, tmp_path, "1.0.0")
+    assert first == clean["1.0.0"]  # reproducible stand-ins: equal digests across repositories
+    history: dict[str, list[str]] = {
+        tag: [digest] for tag, digest in tag_table(host, repository).items()
+    }
+    steps: list[str] = []
+
+    def record(step: str) -> None:
+        steps.append(step)
+        for tag, digest in tag_table(host, repository).items():
+            if history.setdefault(tag, [digest])[-1] != digest:
+                history[tag].append(digest)
+
+    failing = InjectingHost(
+        fail_after_write=None if interruption == "verification" else
+        {"after 1.1.0": 1, "after the first alias": 3, "after the last alias": 5}[interruption],
+        fail_verification=interruption == "verification",
+        after_write=record,
+    )  # fmt: skip
+    with pytest.raises((RegistryError, ReleaseError), match="injected failure"):
+        do_publish(failing, repository, tmp_path, "1.1.0")
+    interrupted = tag_table(host, repository)
+    rerun = InjectingHost(after_write=record)
+    second = do_publish(rerun, repository, tmp_path, "1.1.0")
+    final = tag_table(host, repository)
+    with capsys.disabled():
+        print(f"\ninterrupted at {interruption}; steps: {'; '.join(steps)}")
+        version_of = {clean["1.0.0"]: "1.0.0", clean["1.1.0"]: "1.1.0"}
+        for tag in sorted(final):
+            was = interrupted.get(tag)
+            print(
+                f"  {tag:<20} after the failure: {version_of.get(was, was) if was else '-':<6} "
+                f"after the re-run: {version_of[final[tag]]}  {final[tag][:19]}"
+            )
+    assert final == clean
+    assert second == clean["1.1.0"]
+    # A release whose version tags were out is adopted: no rebuild, no second build.
+    assert rerun.builds == (1 if interruption == "verification" else 0)
+    # No tag ever pointed at a second build: each moved at most once, from 1.0.0 to 1.1.0.
+    for tag, digests in history.items():
+        assert digests in ([first], [second], [first, second]), (tag, digests)
+    assert {tag for tag, digests in history.items() if len(digests) > 1} == {"1", "latest"}
+
+
+def test_a_rerun_of_a_finished_publish_from_a_fresh_clone_is_a_no_op(
+    tmp_path: Path, repository: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_release import _environ, add_entry, git, release
+
+    environ = _environ(tmp_path)
+    environ["AGENT_RUNNER_BUILD_IMAGE"] = repository.removeprefix(f"{REGISTRY}/")
+    root = tmp_path / "project"
+    (root / "agent-runner").mkdir(parents=True)
+    (root / "agent-runner/pyproject.toml").write_text(
+        '[project]\nname = "agent-runner"\nversion = "1.0.0"\ndependencies = []\n'
+    )
+    (root / "agent-runner/requirements.lock").write_text("# nothing\n")
+    git(root, environ, "init", "--quiet", "--initial-branch=main")
+    add_entry(root, environ, "2026-01-01-000000", "First")
+    assert release(root, environ, "1.1.0") == 0
+    revision = git(root, environ, "rev-parse", "HEAD").strip()
+    # The first publish, with a stand-in labelled like the real image (version, revision).
+    plan = plan_publish(repository, semver.Version.parse("1.1.0"), revision, PLATFORMS, [])
+    request = stand_in(tmp_path, "1.1.0")
+    digest = publish(RealHost(os.environ), plan, lambda: request, start=None)
+    before = tag_table(RealHost(os.environ), repository)
+    assert set(before) == {"1.1.0", "v1.1.0", f"sha-{revision[:12]}", "1.1", "1", "latest"}
+    clone = tmp_path / "fresh-clone"
+    git(tmp_path, environ, "clone", "--quiet", str(root), str(clone))
+    capsys.readouterr()
+    started = time.monotonic()
+    assert run(["publish"], environ, project_root=clone) == 0
+    seconds = time.monotonic() - started
+    out = capsys.readouterr().out
+    with capsys.disabled():
+        print(f"\nre-run publish from a fresh clone: {seconds:.2f} s wall\n{out}")
+    assert f"adopt {repository}@{digest}" in out
+    assert "wrote nothing new" in out
+    assert tag_table(RealHost(os.environ), repository) == before
+
+
 def test_verify_starts_each_platform(host: RealHost, repository: str, tmp_path: Path) -> None:
     """A stand-in with a shell-free static start: the offline Python base, if it is seeded."""
     base = "127.0.0.1:5000/agent-runner-base/python:3.13-trixie"
@@ -261,12 +402,13 @@ def test_verify_starts_each_platform(host: RealHost, repository: str, tmp_path: 
     check = StartCheck(
         args=("python3.13", "-c", "import pathlib; pathlib.Path('/stand-in').stat()")
     )
-    digest = publish(host, plan, request, start=check)
+    digest = publish(host, plan, lambda: request, start=check)
     assert host.manifest_digest(f"{repository}:latest") == digest
     bad = StartCheck(args=("python3.13", "-c", "raise SystemExit(3)"))
-    plan = plan_publish(repository, semver.Version.parse("1.0.1"), revision_of("py"), PLATFORMS, [])
+    version = semver.Version.parse("1.0.1")
+    plan = plan_publish(repository, version, revision_of("py-1.0.1"), PLATFORMS, [])
     with pytest.raises(Exception, match="exited with 3"):
-        publish(host, plan, request, start=bad)
+        publish(host, plan, lambda: request, start=bad)
     assert host.manifest_digest(f"{repository}:1.0.1") is None
 
 
@@ -292,7 +434,8 @@ def test_publish_command_runs_from_a_release_tag_only(
     assert run(["publish", "--dry-run"], environ, project_root=root) == 0
     out = capsys.readouterr().out
     revision = git(root, environ, "rev-parse", "HEAD").strip()
-    for tag in ("1.0.0", "v1.0.0", f"sha-{revision[:12]}", "1.0", "1", "latest"):
+    assert f"push {repository}:sha-{revision[:12]} (all platforms" in out
+    for tag in ("1.0.0", "v1.0.0", "1.0", "1", "latest"):
         assert f"write {repository}:{tag} (new)" in out
     assert RealHost(os.environ).registry_tags(repository) == ()
     # Drift: a tag whose commit declares another version is refused.
@@ -324,8 +467,10 @@ def test_the_real_image_publishes_verified_on_both_platforms(
     def size_gate(ref: str) -> None:
         enforce_size_budget(measure_pushed(ref, host), config.budgets.image_size_mb)
 
-    request = image_request(config, host, version)
-    digest = publish(host, plan, request, start=IMAGE_START, gates=(size_gate,))
+    digest = publish(
+        host, plan, lambda: image_request(config, host, version), start=IMAGE_START,
+        gates=(size_gate,),
+    )  # fmt: skip
     assert digest is not None
     assert tag_table(host, repository) == {
         "0.0.1-rc.1": digest,

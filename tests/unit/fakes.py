@@ -33,6 +33,8 @@ class FakeHost:
     digests: dict[str, str] = field(default_factory=dict)
     # registry/name -> its tags
     registry_tag_lists: dict[str, list[str]] = field(default_factory=dict)
+    # ref -> platform -> OCI image config, as `imagetools inspect --format '{{json .Image}}'`
+    image_config_answers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     docker_error: Exception | None = None
     build_error: Exception | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
@@ -206,6 +208,14 @@ class FakeHost:
     def manifest_digest(self, ref: str) -> str | None:
         self.calls.append(("manifest_digest", ref))
         return self.digests.get(ref)
+
+    def image_configs(self, ref: str) -> dict[str, dict[str, Any]]:
+        self.calls.append(("image_configs", ref))
+        if ref in self.unresolvable:
+            raise RegistryError(
+                f"Reading the image configs of {ref}", "the registry did not serve them", "Push it."
+            )
+        return self.image_config_answers[ref]
 
     def registry_tags(self, repository: str) -> tuple[str, ...]:
         self.calls.append(("registry_tags", repository))

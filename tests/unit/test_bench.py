@@ -240,5 +240,6 @@ def test_plan_requests_carry_only_the_bench_tag_and_one_set_of_facts(tmp_path: P
     assert cold.dockerfile == tmp_path / "Dockerfile"
     assert cold.build_args["BASE_IMAGE"] == config.offline_base_image
     assert cold.build_args["CREATED"] == "2026-01-02T03:04:05Z"
+    assert cold.build_args["SOURCE_DATE_EPOCH"] == "1767323045"  # the same second
     # identical inputs apart from the cache switch: the warm build differs only by the code
     assert dict(cold.build_args) == dict(warm.build_args) == dict(arm.build_args)

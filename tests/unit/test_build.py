@@ -9,12 +9,13 @@ import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from build_tools import wheelhouse
-from build_tools.build import build_clock, public_source_url
+from build_tools.build import public_source_url, source_date
 from build_tools.cli import run
 from build_tools.errors import BuildError, ConfigError, GitError, RegistryError
 from build_tools.host import CommandResult
@@ -25,6 +26,7 @@ from tests.unit.fakes import FakeHost
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
 REVISION = "fedcba9876543210fedcba9876543210fedcba98"
+COMMIT_TIME = 1796165445  # 2026-12-01T22:50:45Z
 ENGINE = "docker version --format {{.Server.Os}}/{{.Server.Arch}}"
 
 
@@ -68,6 +70,7 @@ def _host(**overrides: object) -> FakeHost:
         commands={ENGINE: CommandResult((), 0, "linux/amd64\n", "")},
         git_answers={
             "rev-parse HEAD": REVISION + "\n",
+            "log -1 --format=%ct HEAD": f"{COMMIT_TIME}\n",
             "config --get remote.origin.url": "git@git.example.test:stigmer/agent-runner.git\n",
         },
         saved_images={
@@ -181,12 +184,31 @@ def test_outside_git_the_revision_is_unknown(project: Project) -> None:
     assert no_git.builds[0].build_args["SOURCE"] == ""
 
 
-def test_source_date_epoch_pins_the_created_label() -> None:
-    assert build_clock(FakeHost(environ={"SOURCE_DATE_EPOCH": "1700000000"})).isoformat() == (
-        "2023-11-14T22:13:20+00:00"
-    )
+def test_the_source_date_is_the_commit_time_unless_source_date_epoch_is_set() -> None:
+    committed = FakeHost(git_answers={"log -1 --format=%ct HEAD": "1796165445\n"})
+    assert source_date(committed, Path("/src")).isoformat() == "2026-12-01T22:50:45+00:00"
+    pinned = FakeHost(environ={"SOURCE_DATE_EPOCH": "1700000000"})
+    assert source_date(pinned, Path("/src")).isoformat() == "2023-11-14T22:13:20+00:00"
+    assert [call for call in pinned.calls if call[0] == "git"] == []  # the variable wins
     with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH"):
-        build_clock(FakeHost(environ={"SOURCE_DATE_EPOCH": "yesterday"}))
+        source_date(FakeHost(environ={"SOURCE_DATE_EPOCH": "yesterday"}), Path("/src"))
+
+
+def test_outside_a_git_checkout_the_source_date_is_now() -> None:
+    class NoGitHost(FakeHost):
+        def git(self, args: Sequence[str], *, cwd: Path) -> str:
+            raise GitError("`git log`", "not a git repository", "Run in a checkout.")
+
+    before = datetime.now(UTC)
+    assert before <= source_date(NoGitHost(), Path("/src")) <= datetime.now(UTC)
+
+
+def test_the_build_passes_the_commit_time_as_source_date_epoch(project: Project) -> None:
+    host = _host()
+    assert _run(project, host) == 0
+    args = host.builds[0].build_args
+    assert args["SOURCE_DATE_EPOCH"] == str(COMMIT_TIME)
+    assert args["CREATED"] == "2026-12-01T22:50:45Z"  # the label says the same time
 
 
 @pytest.mark.parametrize(
@@ -256,7 +278,9 @@ def test_every_plan_label_is_set_by_the_dockerfile(project: Project) -> None:
 
     config = load_config(project.root, {})
     source = gather_source_info(config, _host())
-    plan = make_build_plan(config, BuildOptions("linux/amd64"), source, build_clock(FakeHost()))
+    plan = make_build_plan(
+        config, BuildOptions("linux/amd64"), source, source_date(_host(), project.root)
+    )
     for key, value in plan.labels.items():
         assert key.startswith(LABEL_PREFIX)
         assert f'{key}="' in DOCKERFILE, f"{key} is not a LABEL in the Dockerfile"
@@ -364,3 +388,21 @@ def test_building_outside_a_checkout_says_where_to_run(
         in err
     )
     assert host.calls == []
+
+
+def test_every_stage_hands_on_files_clamped_to_source_date_epoch() -> None:
+    """The reproducibility recipe (see the Dockerfile): each builder stage clamps what the
+    runtime stage copies from it, and no step compiles in a run-dependent order."""
+    stages = dict(re.findall(r"^FROM [^\n]* AS (\w+)\n(.*?)(?=^FROM |\Z)", DOCKERFILE, re.M | re.S))
+    # Only the code depends on the commit; the rest is clamped to a constant so that a new
+    # commit reuses their cached layers.
+    assert "ARG SOURCE_DATE_EPOCH" in stages["code"]
+    assert 'python3 -c "$CLAMP_TREE" "${SOURCE_DATE_EPOCH:-0}"' in stages["code"]
+    for name in ("deps", "stdlib"):
+        assert "SOURCE_DATE_EPOCH" not in stages[name].replace("# No SOURCE_DATE_EPOCH", "")
+        assert 'python3 -c "$CLAMP_TREE" 0 ' in stages[name]
+    steps = [line for line in DOCKERFILE.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in steps if "compileall -q -j" in line]
+    runtime_run = stages["runtime"].split("COPY --from", 1)[0]
+    assert "ARG SOURCE_DATE_EPOCH" not in runtime_run
+    assert "touch -c -h -d @0 " in runtime_run

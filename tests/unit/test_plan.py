@@ -13,6 +13,7 @@ from build_tools.plan import (
     RuntimeContract,
     SourceInfo,
     created_timestamp,
+    epoch_seconds,
     make_build_plan,
 )
 
@@ -56,7 +57,7 @@ def test_default_is_the_host_platform_loaded_as_dev() -> None:
     assert request.metadata_file == ROOT / "m.json"
 
 
-def test_labels_and_build_args_come_from_the_source_and_the_clock() -> None:
+def test_labels_and_build_args_come_from_the_source_and_its_date() -> None:
     plan = make_build_plan(CONFIG, HOST, SOURCE, NOW)
     labels = plan.labels
     assert labels["org.opencontainers.image.version"] == "0.4.2"
@@ -70,6 +71,7 @@ def test_labels_and_build_args_come_from_the_source_and_the_clock() -> None:
         "VERSION": "0.4.2",
         "REVISION": SOURCE.revision,
         "CREATED": "2026-03-04T05:06:07Z",
+        "SOURCE_DATE_EPOCH": "1772600767",  # the same second, for BuildKit and the Dockerfile
         "SOURCE": SOURCE.source_url,
         "RUNTIME_UID": "10001",
         "RUNTIME_GID": "10001",
@@ -151,6 +153,12 @@ def test_builder_and_no_cache_pass_through() -> None:
 def test_base_image_is_always_asked_of_the_registry() -> None:
     # A stale local copy of a moved base tag must not win over the registry's.
     assert make_build_plan(CONFIG, HOST, SOURCE, NOW).request().pull is True
+
+
+def test_source_date_epoch_is_whole_utc_seconds_never_negative() -> None:
+    east = timezone(timedelta(hours=2))
+    assert epoch_seconds(datetime(2023, 11, 15, 0, 13, 20, 999, tzinfo=east)) == 1700000000
+    assert epoch_seconds(datetime(1960, 1, 1, tzinfo=UTC)) == 0
 
 
 def test_created_is_utc_with_second_precision() -> None:

@@ -1,22 +1,31 @@
-"""Publish checks that the loopback registry cannot easily produce: attestations, bad labels."""
+"""Publish: the pure re-run decision, and checks the loopback registry cannot easily
+produce (attestations, bad labels)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import semver
 
 from build_tools.errors import RegistryError, ReleaseError
+from build_tools.host import BuildxRequest
 from build_tools.publish import (
     REVISION_LABEL,
     VERSION_LABEL,
+    PublishedImage,
+    RegistryState,
     StartCheck,
+    decide_publish,
     decide_tags,
     plan_publish,
     platform_manifests,
+    publish,
     resolve,
     verify_platforms,
     write_tags,
 )
+from build_tools.tags import TagAction
 from tests.unit.fakes import FakeHost
 
 REPO = "registry.test/stigmer/agent-runner"
@@ -25,9 +34,9 @@ D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 AMD = "sha256:" + "a" * 64
 ARM = "sha256:" + "b" * 64
-PLAN = plan_publish(
-    REPO, semver.Version.parse("1.2.0"), REVISION, ("linux/amd64", "linux/arm64"), []
-)
+PLATFORMS = ("linux/amd64", "linux/arm64")
+PLAN = plan_publish(REPO, semver.Version.parse("1.2.0"), REVISION, PLATFORMS, [])
+SHA = f"sha-{REVISION[:12]}"
 
 
 def manifest(digest: str, arch: str, **annotations: str) -> dict[str, object]:
@@ -117,3 +126,150 @@ def test_resolve_names_a_version_that_was_never_published() -> None:
         ReleaseError, match=r"registry\.test/stigmer/agent-runner:1\.3\.0 was never"
     ):
         resolve(host, REPO, "1.3.0")
+
+
+# -- the re-run decision: pure, from what the registry holds ----------------------------------
+
+RELEASE_LABELS = {VERSION_LABEL: "1.2.0", REVISION_LABEL: REVISION}
+
+
+def released(digest: str = D1, **overrides: Any) -> PublishedImage:
+    fields: dict[str, Any] = {
+        "digest": digest,
+        "platforms": PLATFORMS,
+        "labels": {platform: dict(RELEASE_LABELS) for platform in PLATFORMS},
+    }
+    return PublishedImage(**(fields | overrides))
+
+
+def state(image: PublishedImage | None = None, /, **tags: str) -> RegistryState:
+    # keyword names stand for tags: v1_2_0 -> v1.2.0, sha -> sha-<short>
+    names = {"sha": SHA, "latest": "latest"}
+    current = dict.fromkeys(PLAN.tags)
+    current |= {names.get(k, k.replace("_", ".")): v for k, v in tags.items()}
+    return RegistryState(current, image)
+
+
+def test_nothing_published_means_build() -> None:
+    decision = decide_publish(PLAN, state())
+    assert decision.adopt is None
+    assert decision.actions == ()
+    # A staging tag left by a run that stopped before tagging is no release: rebuild.
+    assert decide_publish(PLAN, state(sha=D2)).adopt is None
+
+
+def test_a_partly_published_release_is_adopted_and_only_the_rest_is_written() -> None:
+    decision = decide_publish(PLAN, state(released(), **{"1_2_0": D1, "v1_2_0": D1}))
+    assert decision.adopt == D1
+    assert decision.actions == (
+        ("1.2.0", TagAction.UNCHANGED),
+        ("v1.2.0", TagAction.UNCHANGED),
+        (SHA, TagAction.CREATE),
+        ("1.2", TagAction.CREATE),
+        ("1", TagAction.CREATE),
+        ("latest", TagAction.CREATE),
+    )
+    # Interrupted after its first write: only `X.Y.Z` is out.
+    first_only = decide_publish(PLAN, state(released(), **{"1_2_0": D1}))
+    assert next(tag for tag, a in first_only.actions if a is TagAction.CREATE) == "v1.2.0"
+
+
+def test_a_complete_release_is_a_no_op() -> None:
+    everything = {tag.replace(".", "_"): D1 for tag in ("1.2.0", "v1.2.0", "1.2", "1", "latest")}
+    decision = decide_publish(PLAN, state(released(), sha=D1, **everything))
+    assert {action for _, action in decision.actions} == {TagAction.UNCHANGED}
+
+
+def test_a_moved_staging_tag_is_pointed_back_at_the_release() -> None:
+    # What the old publish did: a refused re-run pushed another build under sha-<short>.
+    decision = decide_publish(PLAN, state(released(), sha=D2, **{"1_2_0": D1, "v1_2_0": D1}))
+    assert (SHA, TagAction.MOVE) in decision.actions
+    assert decision.adopt == D1
+
+
+@pytest.mark.parametrize(
+    ("image", "because"),
+    [
+        (
+            released(labels={p: {**RELEASE_LABELS, REVISION_LABEL: "d" * 40} for p in PLATFORMS}),
+            "from commit dddd",
+        ),
+        (
+            released(labels={p: {**RELEASE_LABELS, VERSION_LABEL: "1.1.0"} for p in PLATFORMS}),
+            "labelled version 1.1.0",
+        ),
+        (released(platforms=("linux/amd64",)), r"holds \['linux/amd64'\], not"),
+        (released(attestations=True), "attestation manifests"),
+    ],
+)
+def test_a_published_build_that_is_not_this_one_is_refused(
+    image: PublishedImage, because: str
+) -> None:
+    with pytest.raises(ReleaseError, match=f"already published as {D1}, which .*{because}"):
+        decide_publish(PLAN, state(image, **{"1_2_0": D1}))
+
+
+def test_version_tags_on_two_builds_are_refused() -> None:
+    with pytest.raises(ReleaseError, match="point at different builds"):
+        decide_publish(PLAN, state(released(), **{"1_2_0": D1, "v1_2_0": D2}))
+
+
+def test_a_staging_tag_that_a_release_points_at_is_never_pushed_over() -> None:
+    with pytest.raises(ReleaseError, match=r"sha-c+ is sha256:2+, which 1\.2 point at"):
+        decide_publish(PLAN, state(sha=D2, **{"1_2": D2}))
+
+
+class RegistryHost(FakeHost):
+    """FakeHost plus the image configs `docker buildx imagetools inspect --format
+    '{{json .Image}}'` gives: platform -> OCI config (labels under config.Labels)."""
+
+    configs: dict[str, dict[str, dict[str, Any]]]
+
+    def image_configs(self, ref: str) -> dict[str, dict[str, Any]]:
+        self.calls.append(("image_configs", ref))
+        return self.configs[ref]
+
+
+def _published_host(**tags: str) -> RegistryHost:
+    host = RegistryHost(digests={f"{REPO}:{tag}": digest for tag, digest in tags.items()})
+    index = {"manifests": [manifest(AMD, "amd64"), manifest(ARM, "arm64")]}
+    host.raw_manifests[f"{REPO}@{D1}"] = index
+    config = {"config": {"Labels": RELEASE_LABELS}}
+    host.configs = {f"{REPO}@{D1}": dict.fromkeys(PLATFORMS, config)}
+    return host
+
+
+def _no_build() -> BuildxRequest:
+    raise AssertionError("an adopted release must not be rebuilt")
+
+
+def test_a_rerun_of_a_partly_published_release_writes_only_the_missing_tags(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host = _published_host(**{"1.2.0": D1, "v1.2.0": D1})
+    assert publish(host, PLAN, _no_build, start=None) == D1
+    written = [call[1] for call in host.calls if call[0] == "imagetools_create"]
+    assert written == [(f"{REPO}:{tag}", (f"{REPO}@{D1}",)) for tag in (SHA, "1.2", "1", "latest")]
+    assert host.builds == []
+    out = capsys.readouterr().out
+    assert f"adopt {REPO}@{D1}" in out
+    assert f"keep {REPO}:1.2.0 (now {D1})" in out
+    assert f"write {REPO}:latest (new)" in out
+
+
+def test_a_dry_run_prints_the_decision_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host = _published_host(**{"1.2.0": D1})
+    assert publish(host, PLAN, _no_build, start=None, dry_run=True) is None
+    assert [call for call in host.calls if call[0] == "imagetools_create"] == []
+    assert f"write {REPO}:v1.2.0 (new)" in capsys.readouterr().out
+
+
+def test_a_refused_rerun_pushes_nothing() -> None:
+    host = _published_host(**{"1.2.0": D1})
+    host.configs[f"{REPO}@{D1}"]["linux/arm64"] = {"config": {"Labels": {}}}
+    with pytest.raises(ReleaseError, match="nothing was pushed"):
+        publish(host, PLAN, _no_build, start=None)
+    assert host.builds == []
+    assert [call for call in host.calls if call[0] == "imagetools_create"] == []

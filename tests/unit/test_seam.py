@@ -67,3 +67,29 @@ def test_only_the_entry_points_read_the_environment(name: str) -> None:
         and node.value.id == "os"
     ]
     assert reads == [], f"{name}:{reads} reads os.environ; take a Mapping argument instead"
+
+
+def test_git_failures_carry_gits_own_words() -> None:
+    """Every line git printed, stdout when stderr is empty; -m notes stay out of the name."""
+    from collections.abc import Sequence
+    from typing import Any
+
+    from build_tools.errors import GitError
+    from build_tools.host import CommandResult, RealHost
+
+    class Scripted(RealHost):
+        def __init__(self, result: CommandResult) -> None:
+            super().__init__({})
+            self.result = result
+
+        def run(self, argv: Sequence[str], **_: Any) -> CommandResult:
+            return self.result
+
+    failing = Scripted(CommandResult(("git", "commit"), 128, "", "fatal: a\nhint: b\n"))
+    with pytest.raises(GitError) as info:
+        failing.git(["commit", "-m", "Release 1.0.0\n\nnotes"], cwd=Path())
+    assert "fatal: a | hint: b" in str(info.value)
+    assert "notes" not in str(info.value)
+    quiet = Scripted(CommandResult(("git", "commit"), 1, "nothing to commit\n", ""))
+    with pytest.raises(GitError, match="nothing to commit"):
+        quiet.git(["commit"], cwd=Path())

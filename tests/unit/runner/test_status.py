@@ -37,8 +37,10 @@ def test_long_tool_texts_are_cut_so_the_status_fits_one_payload() -> None:
         }
     )
     call = builder.status.tool_calls[0]
-    assert len(call.args["content"]) < MAX_ARG_CHARS + 100
-    assert call.args["content"].endswith("more characters]")
+    content = call.args["content"]
+    assert isinstance(content, str)
+    assert len(content) < MAX_ARG_CHARS + 100
+    assert content.endswith("more characters]")
     assert len(call.result) < MAX_RESULT_CHARS + 100
     assert call.status == ToolCallStatus.TOOL_CALL_COMPLETED
     assert builder.status.ByteSize() < 100_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import agent_runner
 from agent_runner.worker import code_build_id
@@ -44,7 +45,7 @@ def test_backend_key_as_upstream_sends_it() -> None:
     from agent_runner.worker import execution_deps
 
     def header(env: dict[str, str]) -> object:
-        client = execution_deps(load_config(env).config).open_backend()
+        client: Any = execution_deps(load_config(env).config).open_backend()
         return client._metadata
 
     placeholder = f"Bearer {contract.LOCAL_PLACEHOLDER_API_KEY}"
