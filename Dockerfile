@@ -187,14 +187,15 @@ WORKDIR /
 # user owns (often uid 1000, 0755). The runner starts as root and, before loading anything
 # else, drops to that directory's owner (RUNTIME_UID for a root-owned one), the way the
 # postgres and redis images' entrypoints do; the agent never runs as root, and its files
-# belong to the host user. With --user the drop is skipped (agent_runner/privileges.py).
+# belong to the host user. With --user the drop is skipped (agent_runner/privileges.py); the
+# entrypoint's flag asks for it, so a run from source never changes user.
 # The runner handles SIGTERM (drains in-flight activities, exits 0).
 STOPSIGNAL SIGTERM
 # Healthy once the readiness file (written after Temporal shows this worker's poller) names
 # a live PID. start-period covers connecting to Temporal; start-interval probes often then.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --start-interval=2s --retries=3 \
     CMD ["python3", "-m", "agent_runner.healthcheck"]
-ENTRYPOINT ["python3", "-m", "agent_runner"]
+ENTRYPOINT ["python3", "-m", "agent_runner", "--as-workspace-owner"]
 
 # Last, so a new revision or timestamp changes only the image config, never a layer.
 ARG BASE_IMAGE

@@ -20,7 +20,7 @@ from build_tools.cli import run
 from build_tools.errors import BuildError, ConfigError, GitError, RegistryError
 from build_tools.host import CommandResult
 from build_tools.plan import LABEL_PREFIX, make_build_plan
-from build_tools.runtime.contract_loader import read_contract
+from build_tools.runtime.contract_loader import load_contract, read_contract
 from tests.unit.fakes import FakeHost
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -406,3 +406,10 @@ def test_every_stage_hands_on_files_clamped_to_source_date_epoch() -> None:
     runtime_run = stages["runtime"].split("COPY --from", 1)[0]
     assert "ARG SOURCE_DATE_EPOCH" not in runtime_run
     assert "touch -c -h -d @0 " in runtime_run
+
+
+def test_the_entrypoint_is_the_contracts() -> None:
+    """The flag that makes a root start drop to the workspace owner is the image's only."""
+    contract = load_contract(PROJECT_ROOT)
+    entrypoint = re.findall(r"^ENTRYPOINT (\[.*\])$", DOCKERFILE, re.MULTILINE)
+    assert [json.loads(e) for e in entrypoint] == [list(contract.ENTRYPOINT)]

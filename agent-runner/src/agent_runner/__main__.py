@@ -20,12 +20,14 @@ from agent_runner.privileges import PrivilegeDropError, drop_to_workspace_owner 
 log = logging.getLogger("agent_runner")
 
 
-def run(env: MutableMapping[str, str], started: float) -> int:
+def run(env: MutableMapping[str, str], started: float, *, as_workspace_owner: bool = False) -> int:
     try:
         resolved = load_config(env)
         config = resolved.config
-        # Before anything else runs: the agent must never run as root.
-        dropped = drop_to_workspace_owner(config.sandbox_root, config.ready_file.parent, env)
+        # Before anything else runs: in the image, the agent must never run as root.
+        dropped = None
+        if as_workspace_owner:
+            dropped = drop_to_workspace_owner(config.sandbox_root, config.ready_file.parent, env)
         check_sandbox(config)
     except ConfigError as exc:
         print(exc.line, file=sys.stderr)
@@ -65,7 +67,15 @@ def run(env: MutableMapping[str, str], started: float) -> int:
 
 
 def main() -> None:
-    code = run(os.environ, _STARTED)
+    arguments = sys.argv[1:]
+    if arguments not in ([], [contract.AS_WORKSPACE_OWNER_FLAG]):
+        print(
+            f"agent-runner: the arguments {arguments} are invalid because it takes none but "
+            f"{contract.AS_WORKSPACE_OWNER_FLAG}. Configure it through its environment.",
+            file=sys.stderr,
+        )
+        sys.exit(contract.EXIT_CONFIG_INVALID.code)
+    code = run(os.environ, _STARTED, as_workspace_owner=bool(arguments))
     sys.stdout.flush()
     sys.stderr.flush()
     # os._exit skips interpreter finalization, where the temporalio runtime has been

@@ -107,6 +107,11 @@ READY_FIELDS: tuple[str, ...] = (
     "startup_seconds",
 )
 HEALTHCHECK_COMMAND: tuple[str, ...] = ("python3", "-m", "agent_runner.healthcheck")
+# The image's entrypoint. The flag makes a root start drop to the workspace owner
+# (agent_runner/privileges.py); run from source (`python -m agent_runner`) nothing changes
+# hands, whoever starts it.
+AS_WORKSPACE_OWNER_FLAG = "--as-workspace-owner"
+ENTRYPOINT: tuple[str, ...] = ("python3", "-m", "agent_runner", AS_WORKSPACE_OWNER_FLAG)
 
 # Wire names of the activities registered on the runner's task queue.
 ACTIVITY_ENSURE_THREAD = "EnsureThread"

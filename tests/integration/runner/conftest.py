@@ -57,10 +57,9 @@ AGENT_INSTANCE_ID = "ain-01kfx8p0b2d4f6h8k0m2p4r6t8"
 AGENT_INSTRUCTIONS = "You are a careful assistant that writes the files it is asked for."
 
 
-# Started as root, the runner drops to the workspace owner in-process (as in the image), and
-# that uid cannot read an interpreter installed under /root. So a root test session starts
-# it the way `docker run --user` would: as an unprivileged uid, which the runner leaves be,
-# keeping only the right to read and search files (not to write them) for the interpreter.
+# The agent must not run as root, in tests either: a root test session starts the runner the
+# way `docker run --user` would, as an unprivileged uid, keeping only the right to read and
+# search files (not to write them) for the interpreter installed under /root.
 RUNNER_UID = 10001
 
 

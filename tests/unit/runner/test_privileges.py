@@ -99,3 +99,16 @@ def test_root_without_capabilities_says_how_to_run_it() -> None:
     assert "\n" not in message
     assert "--user 1000:1000" in message
     assert ("setuid", 1000) not in fake.calls
+
+
+def test_only_the_image_entrypoint_asks_for_the_drop(tmp_path: Path) -> None:
+    """From source (`python -m agent_runner`) nobody changes user, whoever runs it."""
+    from agent_runner import __main__ as entry
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env = {"SANDBOX_ROOT_DIR": str(blocker / "ws")}
+    # The unwritable sandbox stops the run just after the place of the drop: nothing starts.
+    assert entry.run(env, 0.0) == contract.EXIT_SANDBOX_NOT_WRITABLE.code
+    assert "HOME" not in env  # the drop would have set it
+    assert contract.ENTRYPOINT[-1] == contract.AS_WORKSPACE_OWNER_FLAG
