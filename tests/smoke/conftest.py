@@ -35,8 +35,8 @@ from tests.integration.conftest import (  # noqa: F401 - fixtures are found by n
     docker_host,
 )
 from tests.smoke.helpers import EXTRA_NAMESPACE, FAKE_MODEL, unique
-from tests.support import stigmer_workflow as go_workflow
 from tests.support.fake_ollama import FakeOllama
+from tests.support.fixture_chain import chain_server
 from tests.support.stigmer_server import StigmerServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -132,21 +132,11 @@ def fake_ollama() -> Iterator[FakeOllama]:
         yield fake
 
 
-# The session -> agent instance -> agent chain of the Go-workflow double's fixtures.
-_CHAIN = go_workflow.load_execution("execution_with_session")["spec"]
-SESSION_ID, AGENT_ID = str(_CHAIN["sessionId"]), str(_CHAIN["agentId"])
-AGENT_INSTANCE_ID = "ain-01kfx8p0b2d4f6h8k0m2p4r6t8"
-
-
 @pytest.fixture(scope="session")
 def stigmer_server() -> Iterator[StigmerServer]:
     """stigmer-server's gRPC API on every interface (bridge containers reach it too)."""
-    with StigmerServer(
-        host="0.0.0.0",  # the machine's own addresses only, as the fake Ollama above
-        sessions={SESSION_ID: {"agent_instance_id": AGENT_INSTANCE_ID}},
-        agent_instances={AGENT_INSTANCE_ID: {"agent_id": AGENT_ID}},
-        agents={AGENT_ID: {"name": "writer", "instructions": "You write the files asked for."}},
-    ) as server:
+    # The machine's own addresses only, as the fake Ollama above.
+    with chain_server(host="0.0.0.0") as server:
         yield server
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from build_tools.containers import contract_env
 from build_tools.runtime.contract_loader import Contract
-from tests.smoke.conftest import AGENT_ID, AGENT_INSTANCE_ID, SESSION_ID, RunnerFactory
+from tests.smoke.conftest import RunnerFactory
 from tests.smoke.fault_fixtures import (
     RestartableTemporal,
     WorkflowHost,
@@ -30,6 +30,7 @@ from tests.smoke.fault_fixtures import (
 )
 from tests.smoke.helpers import unique
 from tests.support.fake_ollama import FakeOllama, Step, final, tool
+from tests.support.fixture_chain import chain_server
 from tests.support.stigmer_server import StigmerServer
 from tests.support.temporal_server import free_port
 
@@ -229,13 +230,7 @@ def test_runners_poll_again_after_temporal_restarts(
 @pytest.fixture
 def own_backend() -> Iterator[StigmerServer]:
     """A stigmer-server double of this test alone: it is stopped and started again."""
-    server = StigmerServer(
-        host="127.0.0.1",
-        port=free_port(),
-        sessions={SESSION_ID: {"agent_instance_id": AGENT_INSTANCE_ID}},
-        agent_instances={AGENT_INSTANCE_ID: {"agent_id": AGENT_ID}},
-        agents={AGENT_ID: {"name": "writer", "instructions": "You write the files asked for."}},
-    )
+    server = chain_server(host="127.0.0.1", port=free_port())
     with server:
         yield server
 

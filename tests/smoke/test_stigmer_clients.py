@@ -24,6 +24,7 @@ from build_tools.host import RealHost
 from build_tools.runtime.contract_loader import Contract
 from tests.support import stigmer_workflow as go_workflow
 from tests.support.fake_ollama import FakeOllama, Step
+from tests.support.fixture_chain import chain_server
 from tests.support.stigmer_server import StigmerServer
 from tests.support.temporal_server import TemporalDevServer, port_open
 from tests.support.upstream_argv import CLI_MIGRATION_LINUX, SUPERVISOR_LINUX
@@ -33,9 +34,6 @@ TEMPORAL_PORT, BACKEND_PORT, OLLAMA_PORT = 7233, 7234, 11434
 # Registration budget of the issue: `docker run` -> the worker polls, with margin for CI noise.
 READY_WITHIN_SECONDS = 5.0
 DOCKER_STOP_DEFAULT_SECONDS = 10
-INSTANCE_ID = "ain-01kfx8p0b2d4f6h8k0m2p4r6t8"
-_CHAIN = go_workflow.load_execution("execution_with_session")["spec"]
-SESSION_ID, AGENT_ID = str(_CHAIN["sessionId"]), str(_CHAIN["agentId"])
 MODEL_DOWN_MARKER = "smoke-model-down"
 # Upstream's numbers for ExecutionPhase (enum.proto).
 IN_PROGRESS, COMPLETED, FAILED = 2, 3, 4
@@ -47,12 +45,7 @@ def fixed_ports() -> Iterator[tuple[TemporalDevServer, StigmerServer, FakeOllama
     assert not busy, f"ports {busy} are taken; the upstream argv needs them free on this host"
     with (
         TemporalDevServer(port=TEMPORAL_PORT) as temporal,
-        StigmerServer(
-            port=BACKEND_PORT,
-            sessions={SESSION_ID: {"agent_instance_id": INSTANCE_ID}},
-            agent_instances={INSTANCE_ID: {"agent_id": AGENT_ID}},
-            agents={AGENT_ID: {"name": "writer", "instructions": "You write requested files."}},
-        ) as server,
+        chain_server(port=BACKEND_PORT) as server,
         FakeOllama(port=OLLAMA_PORT) as fake,
     ):
         fake.script(MODEL_DOWN_MARKER, [Step(status=503, content="model is loading")])

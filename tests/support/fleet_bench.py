@@ -45,15 +45,13 @@ from build_tools.runtime.contract_loader import Contract, read_contract
 from build_tools.startup import memory_bytes
 from tests.support import stigmer_workflow as go_workflow
 from tests.support.fake_ollama import FakeOllama, Step, final
+from tests.support.fixture_chain import chain_server
 from tests.support.stigmer_server import StigmerServer
 from tests.support.temporal_server import TemporalDevServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LABEL = "fleet-bench"
 MARKER = "fleet-bench-execution"
-_CHAIN = go_workflow.load_execution("execution_with_session")["spec"]
-SESSION_ID, AGENT_ID = str(_CHAIN["sessionId"]), str(_CHAIN["agentId"])
-INSTANCE_ID = "ain-01kfx8p0b2d4f6h8k0m2p4r6t8"
 BATCH_TIMEOUT_SECONDS = 600.0
 STARTED = "execution started"
 
@@ -217,11 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="fleet-bench-") as workdir,
         TemporalDevServer() as temporal,
-        StigmerServer(
-            sessions={SESSION_ID: {"agent_instance_id": INSTANCE_ID}},
-            agent_instances={INSTANCE_ID: {"agent_id": AGENT_ID}},
-            agents={AGENT_ID: {"name": "bench", "instructions": "You answer briefly."}},
-        ) as backend,
+        chain_server(instructions="You answer briefly and list files when asked.") as backend,
         FakeOllama() as fake,
     ):
         delay = settings.model_delay_seconds

@@ -16,6 +16,9 @@ from temporalio.client import Client
 
 from tests.support import stigmer_workflow as go_workflow
 from tests.support.fake_ollama import FakeOllama
+from tests.support.fixture_chain import (
+    chain_server,
+)
 from tests.support.pollers import wait_for_poller
 from tests.support.runner_process import RunnerProcess
 from tests.support.stigmer_server import StigmerServer
@@ -48,13 +51,6 @@ _RUNNER_VARS = [
 ]
 QUEUE_VAR = "TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE"
 DEFAULT_MODEL = "fake-model"
-
-# The ids of the fixtures' session chain, served by the Stigmer double.
-_SESSION_FIXTURE = go_workflow.load_execution("execution_with_session")["spec"]
-SESSION_ID: str = _SESSION_FIXTURE["sessionId"]
-AGENT_ID: str = _SESSION_FIXTURE["agentId"]
-AGENT_INSTANCE_ID = "ain-01kfx8p0b2d4f6h8k0m2p4r6t8"
-AGENT_INSTRUCTIONS = "You are a careful assistant that writes the files it is asked for."
 
 
 # The agent must not run as root, in tests either: a root test session starts the runner the
@@ -107,11 +103,7 @@ def fake_ollama() -> Iterator[FakeOllama]:
 @pytest.fixture
 def stigmer_server() -> Iterator[StigmerServer]:
     """stigmer-server's gRPC API, knowing the fixtures' session -> instance -> agent chain."""
-    server = StigmerServer(
-        sessions={SESSION_ID: {"agent_instance_id": AGENT_INSTANCE_ID}},
-        agent_instances={AGENT_INSTANCE_ID: {"agent_id": AGENT_ID}},
-        agents={AGENT_ID: {"name": "file-writer", "instructions": AGENT_INSTRUCTIONS}},
-    )
+    server = chain_server()
     with server:
         yield server
 

@@ -13,9 +13,7 @@ import re
 import pytest
 
 from tests.integration.runner.conftest import (
-    AGENT_ID,
     DEFAULT_MODEL,
-    SESSION_ID,
     RunnerFactory,
     marker,
     run_cleanup,
@@ -25,6 +23,7 @@ from tests.integration.runner.conftest import (
 )
 from tests.support import stigmer_workflow as go_workflow
 from tests.support.fake_ollama import FakeOllama, final, tool
+from tests.support.fixture_chain import AGENT_ID, SESSION_ID
 from tests.support.runner_process import RunnerProcess
 from tests.support.stigmer_server import StigmerServer
 from tests.support.temporal_server import free_port
