@@ -11,7 +11,6 @@ import platform as platform_module
 import re
 import sys
 import time
-import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -34,6 +33,7 @@ from build_tools.plan import (
     SourceInfo,
     make_build_plan,
 )
+from build_tools.runtime.contract_loader import read_project_version
 from build_tools.wheelhouse import SUPPORTED_PLATFORMS, prepare_image_wheelhouse
 
 METADATA_FILE = "build-metadata.json"  # beside the reports: buildx's result (digest)
@@ -103,16 +103,7 @@ def load_runtime_contract(project_root: Path) -> RuntimeContract:
 
 
 def project_version(agent_runner_dir: Path) -> str:
-    path = agent_runner_dir / "pyproject.toml"
-    try:
-        version = tomllib.loads(path.read_text(encoding="utf-8"))["project"]["version"]
-    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(
-            f"Reading the version from {path}",
-            f"it has no readable [project] version ({exc})",
-            "Set `version` in agent-runner/pyproject.toml.",
-        ) from exc
-    return str(version)
+    return read_project_version(agent_runner_dir / "pyproject.toml")
 
 
 def gather_source_info(config: ToolConfig, host: Host) -> SourceInfo:

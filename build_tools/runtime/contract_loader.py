@@ -80,11 +80,16 @@ def runner_version(project_root: Path, packaged: Path = PACKAGED_RUNNER_PYPROJEC
             f"{checkout} does not exist and this installation of the toolchain carries no copy",
             f"{CHECKOUT_FIX}, or name the image (--version X or --image REF).",
         )
+    return read_project_version(path)
+
+
+def read_project_version(pyproject: Path) -> str:
+    """The `[project] version` of agent-runner's pyproject.toml at `pyproject`."""
     try:
-        version = tomllib.loads(path.read_text(encoding="utf-8"))["project"]["version"]
+        version = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
     except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
-            f"Reading agent-runner's version from {path}",
+            f"Reading agent-runner's version from {pyproject}",
             f"it has no readable [project] version ({exc})",
             "Set `version` in agent-runner/pyproject.toml.",
         ) from exc
