@@ -24,6 +24,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
+from agent_runner import contract
 from agent_runner.wire import agent_pb2, agentinstance_pb2, session_pb2, skill_pb2
 from agent_runner.wire.agentexecution_pb2 import (
     AgentExecution,
@@ -70,7 +71,7 @@ def method_name(path: str) -> str:
 
 def uses_tls(endpoint: str) -> bool:
     """Upstream's rule: TLS exactly when the endpoint's port is 443."""
-    return endpoint.rpartition(":")[2] == "443"
+    return endpoint.rpartition(":")[2] == str(contract.BACKEND_TLS_PORT)
 
 
 class BackendError(Exception):
@@ -116,7 +117,8 @@ class BackendClient:
             raise ValueError(f"attempts must be at least 1, not {attempts}")
         self.endpoint = endpoint
         self.tls = uses_tls(endpoint)
-        self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
+        auth = contract.BACKEND_AUTH_METADATA
+        self._metadata = ((auth, f"Bearer {api_key}"),) if api_key else ()
         self._timeout = timeout
         self._attempts = attempts
         self._initial_backoff = initial_backoff
