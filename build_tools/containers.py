@@ -34,6 +34,7 @@ from build_tools.host import Host
 from build_tools.report import Report
 from build_tools.runtime.contract_loader import Contract
 from build_tools.runtime.runner_log import runner_records
+from build_tools.runtime.upstream import supervisor_env
 from build_tools.startup import StartupTarget, measure_startup, report_and_gate
 from build_tools.temporal_api import (
     DEFAULT_NAMESPACE,
@@ -326,21 +327,10 @@ def startup_target(
     """The image as stigmer-server's supervisor starts it on Linux: host network, no --user,
     its environment (upstream b070f18 `startAgentRunner`) but for Temporal's address and the
     task queue (`TASK_QUEUE`, the alias it passes), which each run sets to its own."""
-    env = {
-        "MODE": "local",
-        "STIGMER_BACKEND_ENDPOINT": "localhost:7234",
-        "TEMPORAL_SERVICE_ADDRESS": temporal_address,
-        "TEMPORAL_NAMESPACE": "default",
-        "SANDBOX_TYPE": "filesystem",
-        "WORKSPACE_ROOT": contract.workspace_mount,
-        "LOG_LEVEL": "DEBUG",
-        "STIGMER_LLM_PROVIDER": "ollama",
-        "STIGMER_LLM_MODEL": "qwen2.5-coder:14b",
-        "STIGMER_LLM_BASE_URL": "http://localhost:11434",
-        "OLLAMA_BASE_URL": "http://localhost:11434",
-    }
-    check_env_names(contract, env)
     queue = "TASK_QUEUE"
+    upstream = supervisor_env({"TEMPORAL_SERVICE_ADDRESS": temporal_address}, linux=True)
+    env = {key: value for key, value in upstream if key != queue}
+    check_env_names(contract, env)
     return StartupTarget(
         image=image,
         env=tuple(env.items()),

@@ -79,9 +79,8 @@ def _secret_args(names: list[str]) -> list[str]:
     return [arg for name in names for arg in ("-e", name)]
 
 
-def _supervisor(
-    image: str, name: str, data_dir: Path, linux: bool, environ: Mapping[str, str]
-) -> ContainerPlan:
+def supervisor_env(environ: Mapping[str, str], *, linux: bool) -> list[tuple[str, str]]:
+    """The environment the supervisor passes the container, in its order (no secrets)."""
     read = _reader(environ)
 
     def host_address(value: str) -> str:
@@ -91,7 +90,7 @@ def _supervisor(
     port = port if port.isdigit() else _DEFAULT_BACKEND_PORT
     base_url = host_address(read("STIGMER_LLM_BASE_URL", _DEFAULT_OLLAMA_URL))
     temporal = host_address(read("TEMPORAL_SERVICE_ADDRESS", _DEFAULT_TEMPORAL))
-    env = [
+    return [
         ("MODE", "local"),
         ("STIGMER_BACKEND_ENDPOINT", host_address(f"localhost:{port}")),
         ("TEMPORAL_SERVICE_ADDRESS", temporal),
@@ -101,6 +100,12 @@ def _supervisor(
         ("STIGMER_LLM_BASE_URL", base_url),
         ("OLLAMA_BASE_URL", base_url),
     ]
+
+
+def _supervisor(
+    image: str, name: str, data_dir: Path, linux: bool, environ: Mapping[str, str]
+) -> ContainerPlan:
+    env = supervisor_env(environ, linux=linux)
     secrets = [(key, environ[key]) for key in _SUPERVISOR_SECRETS if environ.get(key)]
     workspace, logs = data_dir / WORKSPACE_DIR_NAME, data_dir / LOG_DIR_NAME
     args = [
