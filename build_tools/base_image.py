@@ -23,7 +23,7 @@ from build_tools.config import ToolConfig
 from build_tools.debian_rootfs import SUITE, RootfsFacts, debian_mirror, finish_rootfs
 from build_tools.errors import BuildError, BuildToolsError, ConfigError, RegistryError
 from build_tools.host import Host
-from build_tools.size import image_manifests
+from build_tools.registry import image_manifests
 
 PACKAGES = (
     "base-files",
@@ -145,9 +145,9 @@ def _inspect_or_none(host: Host, ref: str, *, dry_run: bool) -> dict[str, Any] |
     A dry run works without an engine: whatever cannot be inspected counts as absent.
     """
     try:
-        return host.imagetools_inspect_raw(ref)
+        return host.docker.imagetools_inspect_raw(ref)
     except RegistryError:
-        return None
+        return None  # unreachable counts as absent: offline hosts cannot reach Docker Hub
     except BuildToolsError:
         if dry_run:
             return None
@@ -173,11 +173,11 @@ def execute(plan: BaseImagePlan, host: Host, out: IO[str]) -> list[StepReport]:
         started = time.monotonic()
         print(f"[base-image] {step.platform}: mmdebstrap ({SUITE})", file=out, flush=True)
         try:
-            host.run(step.mmdebstrap_argv)
+            host.process.run(step.mmdebstrap_argv)
             facts = finish_rootfs(step.raw_tar, step.rootfs_tar)
             step.raw_tar.unlink()
             labels = [f'LABEL {key}="{value}"' for key, value in facts.labels().items()]
-            host.import_rootfs(
+            host.docker.import_rootfs(
                 step.rootfs_tar,
                 platform=step.platform,
                 ref=step.ref,
@@ -186,15 +186,15 @@ def execute(plan: BaseImagePlan, host: Host, out: IO[str]) -> list[StepReport]:
         finally:
             step.raw_tar.unlink(missing_ok=True)
             step.rootfs_tar.unlink(missing_ok=True)
-        host.push(step.ref)
+        host.docker.push(step.ref)
         seconds = time.monotonic() - started
         reports.append(StepReport(step.platform, step.ref, seconds, facts))
         print(f"[base-image] {step.platform}: pushed {step.ref} in {seconds:.1f} s", file=out)
-    host.imagetools_create(
+    host.docker.imagetools_create(
         plan.tag, [step.ref for step in plan.steps], annotations={RECIPE_ANNOTATION: recipe_id()}
     )
     wanted = [step.platform for step in plan.steps]
-    missing = missing_platforms(host.imagetools_inspect_raw(plan.tag), wanted)
+    missing = missing_platforms(host.docker.imagetools_inspect_raw(plan.tag), wanted)
     if missing:
         raise RegistryError(
             f"Checking {plan.tag} after imagetools create",
@@ -217,7 +217,7 @@ def run_base_image(
     force, dry_run = bool(args.force), bool(args.dry_run)
     split_tag(config.offline_base_image)
     if not dry_run:
-        host.ensure_docker()
+        host.docker.ensure()
     if not config.offline and not force:
         if _inspect_or_none(host, config.base_image, dry_run=dry_run) is not None:
             print(f"{config.base_image} resolves; no offline base is needed.", file=out)
@@ -248,7 +248,7 @@ def _seed(
     if dry_run:
         print(plan.describe(), file=out)
         return
-    if host.which("mmdebstrap") is None:
+    if host.process.which("mmdebstrap") is None:
         raise BuildError(
             "Building the offline base",
             "mmdebstrap is not installed",

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from build_tools.config import ToolConfig
+from build_tools.docker import BuildxRequest, stderr_log
 from build_tools.errors import BuildError
-from build_tools.host import BuildxRequest, Host, stderr_log
+from build_tools.host import Host
 from build_tools.plan import BuildOptions, SourceInfo, make_build_plan
 from build_tools.report import Report, Row, default_report_dir, to_markdown, write_report
 from build_tools.wheelhouse import prepare_image_wheelhouse
@@ -161,7 +162,7 @@ def time_cases(
             log.write(f"bench: appended a comment to {changed}\n")
         log.write(f"bench: {case.name} build for {case.platform} -> {case.request.tags[0]}\n")
         started = clock()
-        host.buildx_build(case.request, log=log)
+        host.docker.buildx_build(case.request, log=log)
         timings.append(BenchTiming(case.name, case.platform, clock() - started))
     return timings
 
@@ -240,7 +241,7 @@ def run_bench(
 ) -> int:
     """`nox -s bench`: time the cases, write build/reports/bench.{json,md}, print the table."""
     out = log or stderr_log()
-    host.ensure_docker()
+    host.docker.ensure()
     if make_request is None:
         from build_tools.build import gather_source_info, source_date
 
@@ -266,7 +267,7 @@ def run_bench(
     }
     report = bench_report(timings, (wheelhouse_row,), details)
     report_dir = getattr(args, "report_dir", None) or default_report_dir(config.project_root)
-    json_path, md_path = write_report(report, report_dir, "bench", env=host.environment())
+    json_path, md_path = write_report(report, report_dir, "bench", env=host.process.environment())
     out.write(to_markdown(report))
     out.write(f"bench: wrote {json_path} and {md_path}\n")
     return 0

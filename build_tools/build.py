@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from build_tools.config import ToolConfig
+from build_tools.docker import stderr_log
 from build_tools.errors import (
     BuildError,
     ConfigError,
@@ -24,7 +25,7 @@ from build_tools.errors import (
     ExternalCommandError,
     GitError,
 )
-from build_tools.host import Host, stderr_log
+from build_tools.host import Host
 from build_tools.plan import (
     UNKNOWN_REVISION,
     BuildOptions,
@@ -48,8 +49,7 @@ _UNRESOLVED_SOURCE = re.compile(r"failed to resolve source metadata for (\S+): (
 
 def engine_platform(host: Host) -> str:
     """The Docker engine's platform (it may be remote), as linux/<arch>."""
-    result = host.run(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
-    found = result.stdout.strip()
+    found = host.docker.engine_platform()
     if found not in SUPPORTED_PLATFORMS:
         raise ConfigError(
             "Choosing the platform to build",
@@ -85,7 +85,7 @@ def public_source_url(remote: str) -> str:
 
 def _git_or_empty(host: Host, args: list[str], root: Path) -> str:
     try:
-        return host.git(args, cwd=root).strip()
+        return host.git.run(args, cwd=root).strip()
     except (GitError, ExternalCommandError):
         return ""  # not a git checkout, git missing, or no such setting
 
@@ -155,7 +155,7 @@ def source_date(host: Host, root: Path) -> datetime:
     """The one time an image carries: SOURCE_DATE_EPOCH when set, else the commit time of
     HEAD (so every clone and every day builds the same digests), else, outside a git
     checkout, now."""
-    epoch = host.environment().get("SOURCE_DATE_EPOCH", "").strip()
+    epoch = host.process.environment().get("SOURCE_DATE_EPOCH", "").strip()
     if not epoch:
         committed = _git_or_empty(host, ["log", "-1", "--format=%ct", "HEAD"], root)
         if not committed.isdigit():
@@ -210,10 +210,13 @@ def gate_size(
     )
 
     ref = plan.primary_ref
-    sizes = measure_pushed(ref, host) if plan.push else measure_local(ref, host)
+    sizes = measure_pushed(ref, host.registry) if plan.push else measure_local(ref, host.docker)
     budget = config.budgets.image_size_mb
     json_path, md_path = write_report(
-        size_report(ref, sizes, budget), report_dir, SIZE_REPORT_STEM, env=host.environment()
+        size_report(ref, sizes, budget),
+        report_dir,
+        SIZE_REPORT_STEM,
+        env=host.process.environment(),
     )
     for size in sizes:
         out.write(
@@ -233,7 +236,7 @@ def run_build(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
     out = sys.stdout
     dry_run = bool(getattr(args, "dry_run", False))
     if not dry_run:
-        host.ensure_docker()
+        host.docker.ensure()
     explicit = bool(getattr(args, "platforms", None))
     host_platform = config.platforms[0] if explicit else _host_platform(host, dry_run=dry_run)
     options = options_from_args(args, config, host_platform)
@@ -252,7 +255,7 @@ def run_build(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
     metadata_file.unlink(missing_ok=True)
     started = time.monotonic()
     try:
-        host.buildx_build(plan.request(metadata_file=metadata_file), log=log)
+        host.docker.buildx_build(plan.request(metadata_file=metadata_file), log=log)
     except BuildError as error:
         raise explain_base_image_failure(error, config) from error
     seconds = time.monotonic() - started

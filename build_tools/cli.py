@@ -14,7 +14,7 @@ from typing import Any
 
 from build_tools.config import ToolConfig, load_config
 from build_tools.errors import BuildToolsError, ConfigError
-from build_tools.host import Host, RealHost
+from build_tools.host import Host, real_host
 
 Handler = Callable[[argparse.Namespace, ToolConfig, Host], int]
 
@@ -237,7 +237,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run(
     argv: Sequence[str],
     environ: Mapping[str, str],
-    host_factory: Callable[[Mapping[str, str]], Host] = RealHost,
+    host_factory: Callable[[Mapping[str, str]], Host] = real_host,
     project_root: Path | None = None,
 ) -> int:
     """Everything `main` does, with the outside world passed in (tests call this)."""

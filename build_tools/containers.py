@@ -29,6 +29,7 @@ from testcontainers.core.docker_client import DockerClient
 from testcontainers.core.waiting_utils import WaitStrategy
 
 from build_tools.config import ToolConfig
+from build_tools.docker import require_local_image
 from build_tools.errors import ConfigError
 from build_tools.host import Host
 from build_tools.report import Report
@@ -355,8 +356,8 @@ def run_startup_measurement(
     from build_tools.runtime.contract_loader import read_contract
     from build_tools.temporal_image import ensure_temporal_image
 
-    host.ensure_docker()
-    host.image_inspect(image)
+    host.docker.ensure()
+    require_local_image(host.docker, image)
     contract = read_contract(config.project_root)
     label = session or f"startup-{uuid.uuid4().hex[:10]}"
     with contextlib.ExitStack() as stack:
@@ -373,4 +374,4 @@ def run_startup_measurement(
             ready_event=contract.ready_event,
             runs=runs,
         )
-    return report_and_gate(result, config.budgets, report_dir, host.environment())
+    return report_and_gate(result, config.budgets, report_dir, host.process.environment())

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.config import ToolConfig
+from build_tools.docker import BuildxRequest
 from build_tools.errors import ConfigError
-from build_tools.host import BuildxRequest
 
 DEFAULT_TAG = "dev"
 UNKNOWN_REVISION = "unknown"

@@ -36,8 +36,10 @@ import semver
 import tomlkit
 
 from build_tools.config import ToolConfig
+from build_tools.docker import BuildxRequest, stderr_log
 from build_tools.errors import RegistryError, ReleaseError
-from build_tools.host import BuildxRequest, Host, stderr_log
+from build_tools.host import Host
+from build_tools.registry import index_entries
 from build_tools.tags import (
     LATEST,
     TagAction,
@@ -51,12 +53,11 @@ from build_tools.tags import (
 
 VERSION_LABEL = "org.opencontainers.image.version"
 REVISION_LABEL = "org.opencontainers.image.revision"
-_ATTESTATION = "vnd.docker.reference.type"
 _VERBS = {TagAction.CREATE: "write", TagAction.MOVE: "move", TagAction.UNCHANGED: "keep"}
 
 
 def registry_versions(host: Host, repository: str) -> tuple[semver.Version, ...]:
-    return published_versions(host.registry_tags(repository))
+    return published_versions(host.registry.tags(repository))
 
 
 @dataclass(frozen=True)
@@ -199,15 +200,12 @@ def decide_publish(plan: PublishPlan, state: RegistryState) -> PublishDecision:
 
 def read_published(host: Host, repository: str, digest: str) -> PublishedImage:
     ref = f"{repository}@{digest}"
-    index = host.imagetools_inspect_raw(ref)
-    platforms, attestations = [], False
-    for manifest in index.get("manifests", []):
-        if manifest.get("annotations", {}).get(_ATTESTATION):
-            attestations = True
-            continue
-        platform = manifest.get("platform", {})
-        platforms.append(f"{platform.get('os')}/{platform.get('architecture')}")
-    configs = host.image_configs(ref)
+    entries = index_entries(host.docker.imagetools_inspect_raw(ref) or {})
+    platforms = [
+        "/".join(entry.platform.split("/")[:2]) for entry in entries if not entry.attestation
+    ]
+    attestations = any(entry.attestation for entry in entries)
+    configs = host.docker.image_configs(ref)
     labels = {
         platform: dict((config.get("config") or {}).get("Labels") or {})
         for platform, config in configs.items()
@@ -249,7 +247,7 @@ def describe(plan: PublishPlan, state: RegistryState, decision: PublishDecision)
 
 
 def current_digests(host: Host, plan: PublishPlan) -> dict[str, str | None]:
-    return {tag: host.manifest_digest(plan.ref(tag)) for tag in plan.tags}
+    return {tag: host.docker.manifest_digest(plan.ref(tag)) for tag in plan.tags}
 
 
 # -- doing -----------------------------------------------------------------------------------
@@ -271,24 +269,23 @@ def push_build(host: Host, plan: PublishPlan, request: BuildxRequest) -> str:
             sbom=False,
             metadata_file=metadata,
         )
-        host.buildx_build(pushed, log=stderr_log())
+        host.docker.buildx_build(pushed, log=stderr_log())
         digest: str = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
     return digest
 
 
 def platform_manifests(host: Host, plan: PublishPlan, digest: str) -> dict[str, str]:
     """Platform -> manifest digest of the pushed index; refuses a missing or extra platform."""
-    index = host.imagetools_inspect_raw(f"{plan.repository}@{digest}")
+    index = host.docker.imagetools_inspect_raw(f"{plan.repository}@{digest}") or {}
     found: dict[str, str] = {}
-    for manifest in index.get("manifests", []):
-        if manifest.get("annotations", {}).get(_ATTESTATION):
+    for entry in index_entries(index):
+        if entry.attestation:
             raise ReleaseError(
                 f"Checking {plan.repository}@{digest}",
                 "it carries attestation manifests (unknown/unknown platforms)",
                 "Build with provenance and SBOM off; release.yml attests separately.",
             )
-        platform = manifest.get("platform", {})
-        found[f"{platform.get('os')}/{platform.get('architecture')}"] = manifest["digest"]
+        found["/".join(entry.platform.split("/")[:2])] = entry.digest
     if sorted(found) != sorted(plan.platforms):
         raise RegistryError(
             f"Checking {plan.repository}@{digest}",
@@ -312,8 +309,8 @@ def verify_platforms(
     """Pull each platform back by digest; check platform, labels, and that it starts."""
     for platform, manifest_digest in sorted(manifests.items()):
         ref = f"{plan.repository}@{manifest_digest}"
-        host.run(["docker", "pull", "--quiet", "--platform", platform, ref])
-        config = host.image_inspect(ref)
+        host.docker.image_pull(ref, platform=platform)
+        config = host.docker.image_inspect(ref) or {}
         actual = f"{config.get('Os')}/{config.get('Architecture')}"
         labels = (config.get("Config") or {}).get("Labels") or {}
         expected = {VERSION_LABEL: str(plan.version), REVISION_LABEL: plan.revision}
@@ -325,8 +322,8 @@ def verify_platforms(
                 "Nothing was tagged. Fix the build's platform or label arguments and rerun.",
             )
         if start is not None:
-            argv = ["docker", "run", "--rm", "--platform", platform, *start.options, ref]
-            host.run([*argv, *start.args])
+            run_args = ["--rm", "--platform", platform, *start.options, ref, *start.args]
+            host.docker.container_run(run_args, env={})
 
 
 def write_tags(
@@ -337,7 +334,7 @@ def write_tags(
     writes = decide_tags(plan, current_digests(host, plan) if current is None else current, digest)
     source = f"{plan.repository}@{digest}"
     for tag in writes:
-        host.imagetools_create(plan.ref(tag), [source])
+        host.docker.imagetools_create(plan.ref(tag), [source])
     return writes
 
 
@@ -379,7 +376,7 @@ def resolve(host: Host, repository: str, version: str) -> str:
 
     parsed = parse_version(version.removeprefix("v"))
     ref = f"{repository}:{parsed}"
-    digest = host.manifest_digest(ref)
+    digest = host.docker.manifest_digest(ref)
     if digest is None:
         raise ReleaseError(
             f"Resolving agent-runner {parsed}",
@@ -394,8 +391,8 @@ def release_from_head(host: Host, root: Path) -> tuple[semver.Version, str]:
     from build_tools.release import PYPROJECT, read_exact
     from build_tools.versioning import version_from_tag
 
-    revision = host.git(["rev-parse", "HEAD"], cwd=root).strip()
-    tags = host.git(["tag", "--points-at", "HEAD", "--list", "v*"], cwd=root).split()
+    revision = host.git.run(["rev-parse", "HEAD"], cwd=root).strip()
+    tags = host.git.run(["tag", "--points-at", "HEAD", "--list", "v*"], cwd=root).split()
     versions = [v for tag in tags if (v := version_from_tag(tag)) is not None]
     if len(versions) != 1:
         raise ReleaseError(
@@ -448,10 +445,10 @@ def run_publish(args: argparse.Namespace, config: ToolConfig, host: Host) -> int
         repository, version, revision, config.platforms, registry_versions(host, repository)
     )
     if not args.dry_run:
-        host.ensure_docker()
+        host.docker.ensure()
 
     def size_gate(ref: str) -> None:
-        enforce_size_budget(measure_pushed(ref, host), config.budgets.image_size_mb)
+        enforce_size_budget(measure_pushed(ref, host.registry), config.budgets.image_size_mb)
 
     digest = publish(
         host,
@@ -462,7 +459,7 @@ def run_publish(args: argparse.Namespace, config: ToolConfig, host: Host) -> int
         dry_run=args.dry_run,
     )
     # For the release workflow: the digest to attest, and whether GitHub's "latest" moves.
-    outputs = host.environment().get("GITHUB_OUTPUT")
+    outputs = host.process.environment().get("GITHUB_OUTPUT")
     if outputs and digest is not None:
         with Path(outputs).open("a", encoding="utf-8") as file:
             file.write(f"digest={digest}\nlatest={str(LATEST in plan.tags).lower()}\n")

@@ -135,7 +135,7 @@ def read_exact(path: Path) -> str:
 
 
 def _git_lines(host: Host, root: Path, *args: str) -> list[str]:
-    return [line for line in host.git(list(args), cwd=root).splitlines() if line.strip()]
+    return [line for line in host.git.run(list(args), cwd=root).splitlines() if line.strip()]
 
 
 def previous_release(
@@ -160,7 +160,7 @@ def entries_since(
         added = _git_lines(host, root, *diff, changelog.CHANGELOG_DIR)
 
     def read(relative: str) -> str:  # as committed at `until`, whatever is checked out
-        return host.git(["show", f"{until}:{changelog.CHANGELOG_DIR}/{relative}"], cwd=root)
+        return host.git.run(["show", f"{until}:{changelog.CHANGELOG_DIR}/{relative}"], cwd=root)
 
     paths = changelog.changed_entry_paths(added)
     entries, problems = changelog.read_entries(root, paths, read)
@@ -187,9 +187,9 @@ def plan_release(root: Path, host: Host, requested: str, published: list[str]) -
             f"the working tree is not clean ({len(dirty)} changed: {dirty[0].strip()} ...)",
             "Commit or remove the changes, then retry.",
         )
-    branch = host.git(["rev-parse", "--abbrev-ref", "HEAD"], cwd=root).strip()
+    branch = host.git.run(["rev-parse", "--abbrev-ref", "HEAD"], cwd=root).strip()
     line = line_for_branch(branch)
-    head = host.git(["rev-parse", "HEAD"], cwd=root).strip()
+    head = host.git.run(["rev-parse", "HEAD"], cwd=root).strip()
     local = [v for t in _git_lines(host, root, "tag", "--list", "v*") if (v := version_from_tag(t))]
     in_registry = [semver.Version.parse(v) for v in published]
     pyproject_text = read_exact(root / PYPROJECT)
@@ -244,9 +244,11 @@ def execute_release(plan: ReleasePlan, root: Path, host: Host) -> None:
         if plan.commit_message is not None:  # never an empty commit
             for path, (_, new_text) in plan.files.items():
                 (root / path).write_bytes(new_text.encode("utf-8"))
-            host.git(["add", "--", *plan.files], cwd=root)
-            host.git(["commit", "--quiet", "-m", plan.commit_message], cwd=root)
-        host.git(["tag", "--annotate", plan.tag, "--cleanup=verbatim", "-m", plan.notes], cwd=root)
+            host.git.run(["add", "--", *plan.files], cwd=root)
+            host.git.run(["commit", "--quiet", "-m", plan.commit_message], cwd=root)
+        host.git.run(
+            ["tag", "--annotate", plan.tag, "--cleanup=verbatim", "-m", plan.notes], cwd=root
+        )
         tagged = True
         _check_tag_parent(plan, root, host)
     except BaseException as failure:
@@ -265,16 +267,16 @@ def _check_tag_parent(plan: ReleasePlan, root: Path, host: Host) -> None:
     # The tag must name the release commit, whose parent is where we started (or, with no
     # release commit, where we started itself).
     suffix = "^" if plan.commit_message is not None else ""
-    tagged = host.git(["rev-parse", f"{plan.tag}^{{commit}}{suffix}"], cwd=root).strip()
+    tagged = host.git.run(["rev-parse", f"{plan.tag}^{{commit}}{suffix}"], cwd=root).strip()
     if tagged != plan.head:
         raise GitError(f"Tagging {plan.tag}", "the tag is not on the release commit", "Retry.")
 
 
 def _roll_back(plan: ReleasePlan, root: Path, host: Host, tagged: bool) -> None:
     if tagged or plan.tag in _git_lines(host, root, "tag", "--list", plan.tag):
-        host.git(["tag", "--delete", plan.tag], cwd=root)
+        host.git.run(["tag", "--delete", plan.tag], cwd=root)
     # --mixed: HEAD and the index go back; the files are then restored byte for byte.
-    host.git(["reset", "--quiet", "--mixed", plan.head], cwd=root)
+    host.git.run(["reset", "--quiet", "--mixed", plan.head], cwd=root)
     for path, (old_text, _) in plan.files.items():
         (root / path).write_bytes(old_text.encode("utf-8"))
 

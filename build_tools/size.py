@@ -24,16 +24,24 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from build_tools.blobs import Blob, compression_of, count_unpacked, read_oci_archive
+from build_tools.docker import Docker
 from build_tools.errors import BudgetExceededError, BuildError, RegistryError
-from build_tools.host import MANIFEST_MEDIA_TYPES, Host
+from build_tools.registry import (
+    MANIFEST_MEDIA_TYPES,
+    Registry,
+    get_json,
+    image_manifests,
+    is_attestation,
+    is_index,
+    parse_reference,
+    platform_name,
+)
 from build_tools.report import Report, Row, Status
 
 MB = 1_000_000  # budgets are in MB (10^6 bytes), like `docker images`
 LARGEST_LAYERS_LISTED = 5
-_LOCAL_REGISTRIES = ("localhost", "127.0.0.1", "[::1]")
 # BuildKit records `RUN |2 A=1 B=2 /bin/sh -c CMD`: the build args and shell say little.
 _RUN_PREFIX = re.compile(r"^RUN (\|\d+ (\S+=\S* )*)?/bin/sh -c ")
-_INDEX_TYPES = {MANIFEST_MEDIA_TYPES[0], MANIFEST_MEDIA_TYPES[1]}
 
 
 @dataclass(frozen=True)
@@ -65,59 +73,7 @@ class PlatformSize:
         return tuple(ordered[:count])
 
 
-# -- references and index entries ----------------------------------------------------------
-
-
-def split_reference(ref: str) -> tuple[str, str, str]:
-    """`registry[:port]/repo[:tag][@digest]` -> (registry, repository, tag or digest)."""
-    name, _, digest = ref.partition("@")
-    first, slash, rest = name.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first, rest
-    else:
-        registry, path = "docker.io", name
-    repository, _, tag = path.rpartition(":") if ":" in path else (path, "", "latest")
-    if registry == "docker.io" and "/" not in repository:
-        repository = f"library/{repository}"
-    if not repository:
-        raise RegistryError(f"Reading reference {ref!r}", "it names no repository", "Use REPO:TAG.")
-    return registry, repository, digest or tag
-
-
-def registry_base_url(registry: str) -> str:
-    """The v2 API root; plain http only for the loopback registry (insecure, local)."""
-    if registry.startswith("["):  # an IPv6 literal, e.g. [::1]:5000
-        host = registry.partition("]")[0] + "]"
-    else:
-        host = registry.partition(":")[0]
-    if registry == "docker.io":
-        registry = "registry-1.docker.io"
-    scheme = "http" if host in _LOCAL_REGISTRIES else "https"
-    return f"{scheme}://{registry}/v2"
-
-
-def is_attestation(descriptor: Mapping[str, Any]) -> bool:
-    annotations = descriptor.get("annotations") or {}
-    platform = descriptor.get("platform") or {}
-    return annotations.get("vnd.docker.reference.type") == "attestation-manifest" or (
-        platform.get("os") == "unknown" and platform.get("architecture") == "unknown"
-    )
-
-
-def platform_name(platform: Mapping[str, Any]) -> str:
-    parts = [str(platform.get("os", "?")), str(platform.get("architecture", "?"))]
-    if platform.get("variant"):
-        parts.append(str(platform["variant"]))
-    return "/".join(parts)
-
-
-def image_manifests(index: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(platform, manifest digest) for every runnable image in an index; attestations skipped."""
-    return [
-        (platform_name(entry.get("platform") or {}), str(entry["digest"]))
-        for entry in index.get("manifests", [])
-        if not is_attestation(entry)
-    ]
+# -- layers and their history ---------------------------------------------------------------
 
 
 def history_commands(config: Mapping[str, Any]) -> list[str]:
@@ -147,40 +103,29 @@ def _layers(
 # -- measuring from a registry ---------------------------------------------------------------
 
 
-def _get_json(host: Host, url: str, accept: Sequence[str] = ()) -> dict[str, Any]:
-    body = host.registry_get(url, accept=accept)
-    try:
-        parsed: dict[str, Any] = json.loads(body)
-    except ValueError as exc:
-        raise RegistryError(f"GET {url}", "the answer is not JSON", "Check the registry.") from exc
-    return parsed
-
-
-def measure_pushed(ref: str, host: Host) -> list[PlatformSize]:
+def measure_pushed(ref: str, registry: Registry) -> list[PlatformSize]:
     """Sizes of every platform image under `ref` in its registry, layer by layer."""
-    registry, repository, reference = split_reference(ref)
-    base = f"{registry_base_url(registry)}/{repository}"
-    top = host.imagetools_inspect_raw(ref)
-    if top.get("mediaType") in _INDEX_TYPES or "manifests" in top:
-        entries = image_manifests(top)
+    where = parse_reference(ref)
+    body = registry.get(where.manifest_url(), accept=MANIFEST_MEDIA_TYPES)
+    top = json.loads(body)
+    if is_index(top):
         manifests = [
-            (platform, _get_json(host, f"{base}/manifests/{digest}", MANIFEST_MEDIA_TYPES), digest)
-            for platform, digest in entries
+            (platform, get_json(registry, where.manifest_url(digest), MANIFEST_MEDIA_TYPES), digest)
+            for platform, digest in image_manifests(top)
         ]
     else:  # a single-platform image: its platform is in the config, its digest is the body's
-        body = host.registry_get(f"{base}/manifests/{reference}", accept=MANIFEST_MEDIA_TYPES)
         manifests = [("", top, f"sha256:{hashlib.sha256(body).hexdigest()}")]
     sizes = []
     for platform, manifest, digest in manifests:
         config_descriptor = manifest.get("config") or {}
-        config = _get_json(host, f"{base}/blobs/{config_descriptor['digest']}")
+        config = get_json(registry, where.blob_url(config_descriptor["digest"]))
         layers = tuple(
             LayerSize(
                 digest=str(layer["digest"]),
                 media_type=str(layer.get("mediaType", "")),
                 compressed_bytes=int(layer["size"]),
                 unpacked_bytes=count_unpacked(
-                    host.registry_stream(f"{base}/blobs/{layer['digest']}"),
+                    registry.stream(where.blob_url(layer["digest"])),
                     compression_of(str(layer.get("mediaType", ""))),
                 ),
                 created_by=created_by,
@@ -215,14 +160,14 @@ def _blob_json(blobs: Mapping[str, Blob], digest: str, ref: str) -> dict[str, An
     return parsed
 
 
-def measure_local(ref: str, host: Host) -> list[PlatformSize]:
+def measure_local(ref: str, docker: Docker) -> list[PlatformSize]:
     """Sizes of every platform of `ref` whose layers are all in the local engine.
 
     The source is `docker save` (an OCI layout with the engine's compressed layer blobs),
     streamed and counted layer by layer; the engine's own listing rounds to kB and
     counts disk blocks, so it is not used.
     """
-    index, blobs = read_oci_archive(host.image_save_stream(ref))
+    index, blobs = read_oci_archive(docker.image_save_stream(ref))
     pending = list(index.get("manifests", []))
     sizes: list[PlatformSize] = []
     while pending:

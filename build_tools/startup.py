@@ -272,7 +272,7 @@ def gate(report: Report) -> None:
 
 
 def _inspect_state(host: Host, container: str) -> dict[str, Any]:
-    result = host.run(["docker", "inspect", "--format", "{{json .State}}", container])
+    result = host.process.run(["docker", "inspect", "--format", "{{json .State}}", container])
     state: dict[str, Any] = json.loads(result.stdout)
     return state
 
@@ -292,7 +292,7 @@ def measure_cold_start(
     name = f"agent-runner-startup-{uuid.uuid4().hex[:10]}"
     queue = f"startup-{uuid.uuid4().hex[:10]}"
     t0 = clock()
-    host.run(run_argv(target, name, queue))
+    host.process.run(run_argv(target, name, queue))
     try:
         checked = t0
         while not pollers(queue):
@@ -302,7 +302,7 @@ def measure_cold_start(
             checked = clock()
             state = _inspect_state(host, name)
             if not state.get("Running"):
-                logs = host.run(["docker", "logs", name], check=False)
+                logs = host.process.run(["docker", "logs", name], check=False)
                 raise RuntimeContainerError(
                     f"Cold start of {target.image}",
                     f"the container exited with {state.get('ExitCode')}: "
@@ -318,22 +318,22 @@ def measure_cold_start(
             sleep(POLL_INTERVAL_SECONDS)
         poller_at = clock()
         sleep(settle_seconds)
-        stats = host.run(["docker", "stats", "--no-stream", "--format", "{{json .}}", name])
+        stats = host.process.run(["docker", "stats", "--no-stream", "--format", "{{json .}}", name])
         memory = memory_bytes(json.loads(stats.stdout))
         state = _inspect_state(host, name)
-        logs = host.run(["docker", "logs", "--timestamps", name])
+        logs = host.process.run(["docker", "logs", "--timestamps", name])
         lines = parse_log_lines(logs.stdout + "\n" + logs.stderr)
         started = parse_timestamp(str(state["StartedAt"]))
         phases = cold_start_phases(
             t0, started, lines, poller_at, ready_event=ready_event, memory=memory
         )
         stop_started = clock()
-        host.run(["docker", "stop", "--time", str(STOP_TIMEOUT_SECONDS), name])
+        host.process.run(["docker", "stop", "--time", str(STOP_TIMEOUT_SECONDS), name])
         stop_seconds = round(clock() - stop_started, 4)
         exit_code = int(_inspect_state(host, name).get("ExitCode", -1))
         return replace(phases, stop_seconds=stop_seconds, stop_exit_code=exit_code)
     finally:
-        host.run(["docker", "rm", "--force", name], check=False)
+        host.process.run(["docker", "rm", "--force", name], check=False)
 
 
 def measure_floor(
@@ -342,10 +342,10 @@ def measure_floor(
     name = f"agent-runner-floor-{uuid.uuid4().hex[:10]}"
     t0 = clock()
     try:
-        host.run(floor_argv(target, name))
+        host.process.run(floor_argv(target, name))
         return round(clock() - t0, 4)
     finally:
-        host.run(["docker", "rm", "--force", name], check=False)
+        host.process.run(["docker", "rm", "--force", name], check=False)
 
 
 def measure_startup(

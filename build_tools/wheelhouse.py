@@ -209,7 +209,7 @@ def _pip_download(
         python, "-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off",
         "--only-binary=:all:", "--no-deps", "--require-hashes", "-d", str(target), *args,
     ]  # fmt: skip
-    result = host.run(argv, check=False)
+    result = host.process.run(argv, check=False)
     if result.returncode == 0:
         return
     output = result.stderr + "\n" + result.stdout

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from build_tools.config import ToolConfig, load_config
 from build_tools.errors import BuildToolsError, ConfigError
-from build_tools.host import Host, RealHost
+from build_tools.host import Host, real_host
 from build_tools.runtime import lifecycle, nodocker
 from build_tools.runtime.compose import COMPOSE_FILE_NAME, render_compose
 from build_tools.runtime.contract_loader import (
@@ -334,7 +334,7 @@ def run(
     argv: Sequence[str],
     machine: Machine,
     *,
-    host_factory: Callable[[Mapping[str, str]], Host] = RealHost,
+    host_factory: Callable[[Mapping[str, str]], Host] = real_host,
     clock: Clock | None = None,
     project_root: Path | None = None,
     out: IO[str] | None = None,

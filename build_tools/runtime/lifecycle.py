@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from build_tools.errors import (
-    BuildError,
-    ConfigError,
-    RuntimeContainerError,
-)
-from build_tools.host import Host, require_docker
+from build_tools.errors import ConfigError, RuntimeContainerError
+from build_tools.host import Host
+from build_tools.process import CommandResult
 from build_tools.runtime.contract_loader import Contract
 from build_tools.runtime.logs import parse_timestamp
 from build_tools.runtime.runner_log import find_record
@@ -63,8 +60,7 @@ class Clock:
 
 def check_docker(host: Host, os_name: str) -> None:
     """Docker missing -> DockerMissingError (3); engine not answering -> DockerDaemonError (4)."""
-    require_docker(
-        host,
+    host.docker.ensure(
         install_fix=f"{_INSTALL.get(os_name, _INSTALL['Linux'])}, then retry{_NO_DOCKER_HINT}.",
         start_fix=f"{_START.get(os_name, _START['Linux'])}, then retry{_NO_DOCKER_HINT}.",
     )
@@ -77,18 +73,17 @@ def ensure_image(host: Host, ref: str, policy: str) -> None:
             f"Reading --pull {policy!r}", "it is unknown", "Use missing|always|never."
         )
     if policy == "always":
-        host.image_pull(ref)
+        host.docker.image_pull(ref)
         return
-    try:
-        host.image_inspect(ref)
-    except BuildError:
-        if policy == "never":
-            raise RuntimeContainerError(
-                f"Finding image {ref}",
-                "it is not in the local engine and the pull policy is never",
-                "Build it (nox -s build), pass --image, or use --pull missing.",
-            ) from None
-        host.image_pull(ref)
+    if host.docker.image_inspect(ref) is not None:
+        return
+    if policy == "never":
+        raise RuntimeContainerError(
+            f"Finding image {ref}",
+            "it is not in the local engine and the pull policy is never",
+            "Build it (nox -s build), pass --image, or use --pull missing.",
+        )
+    host.docker.image_pull(ref)
 
 
 def find_container(host: Host, name: str, data_dir: Path) -> dict[str, Any] | None:
@@ -96,18 +91,18 @@ def find_container(host: Host, name: str, data_dir: Path) -> dict[str, Any] | No
     path = id_file(data_dir)
     recorded = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
     if recorded:
-        container = host.container_inspect(recorded)
+        container = host.docker.container_inspect(recorded)
         # Only trust the id if it is still our container (ids are never reused, names are).
         if container is not None and container.get("Name") == f"/{name}":
             return container
-    return host.container_inspect(name)
+    return host.docker.container_inspect(name)
 
 
 def _remove(host: Host, container: dict[str, Any], data_dir: Path) -> None:
     # A container started without --stop-timeout (upstream's argv) gets docker's default.
     timeout = container.get("Config", {}).get("StopTimeout") or DOCKER_STOP_DEFAULT_SECONDS
-    host.container_stop(container["Id"], timeout_seconds=int(timeout))
-    host.container_remove(container["Id"])
+    host.docker.container_stop(container["Id"], timeout_seconds=int(timeout))
+    host.docker.container_remove(container["Id"])
     id_file(data_dir).unlink(missing_ok=True)
 
 
@@ -117,11 +112,11 @@ def wait_ready(
     """Poll the container's log for the contract's ready line; fail fast if it exits."""
     deadline = clock.monotonic() + timeout
     while True:
-        lines = list(host.container_logs(container_id, ()))
+        lines = list(host.docker.container_logs(container_id, ()))
         ready = find_record(lines, event=contract.ready_event)
         if ready is not None:
             return ready
-        state = (host.container_inspect(container_id) or {}).get("State", {})
+        state = (host.docker.container_inspect(container_id) or {}).get("State", {})
         if not state.get("Running", False):
             code = int(state.get("ExitCode", -1))
             raise RuntimeContainerError(
@@ -177,7 +172,7 @@ def start(
         # Created by us, not by the engine, so the directory belongs to the user.
         directory.mkdir(parents=True, exist_ok=True)
     started = clock.monotonic()
-    container_id = host.container_run(plan.args, env=dict(plan.secret_env))
+    container_id = host.docker.container_run(plan.args, env=dict(plan.secret_env))
     id_file(data_dir).write_text(container_id + "\n", encoding="utf-8")
     ready = wait_ready(host, container_id, contract, timeout=timeout, clock=clock)
     return StartResult(container_id, False, clock.monotonic() - started, ready)
@@ -198,10 +193,11 @@ def _uptime(started_at: str, now: datetime) -> float | None:
     return round((now - stamp).total_seconds(), 1) if stamp is not None else None
 
 
-def probe_runner(host: Host, argv_prefix: list[str], python: str) -> dict[str, Any]:
-    """Health, readiness and this runner's pollers, asked from the runner's own environment."""
+def probe_runner(run: Callable[[Sequence[str]], CommandResult], python: str) -> dict[str, Any]:
+    """Health, readiness and this runner's pollers, asked from the runner's own environment
+    (`run` runs an argv there: `docker exec` in the container, or a local process)."""
     source = PROBE_SOURCE.read_text(encoding="utf-8")
-    result = host.run([*argv_prefix, python, "-c", source], check=False)
+    result = run([python, "-c", source])
     try:
         answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -237,10 +233,8 @@ def status(
     running = bool(state.get("Running"))
     labels = container.get("Config", {}).get("Labels") or {}
     image_id = str(container.get("Image", ""))
-    try:
-        image = host.image_inspect(image_id)
-    except BuildError:  # removed (or re-tagged away) since the container started
-        image = {}
+    # None: removed (or re-tagged away) since the container started.
+    image = host.docker.image_inspect(image_id) or {}
     digests = image.get("RepoDigests") or []
     image_labels = (image.get("Config") or {}).get("Labels") or {}
     report |= {
@@ -263,6 +257,9 @@ def status(
     if running:
         # The image's own interpreter (its entrypoint's), which surely exists in it.
         entrypoint = container.get("Config", {}).get("Entrypoint") or [contract.python]
-        answer = probe_runner(host, ["docker", "exec", container["Id"]], str(entrypoint[0]))
+        container_id = str(container["Id"])
+        answer = probe_runner(
+            lambda argv: host.docker.container_exec(container_id, argv), str(entrypoint[0])
+        )
         report |= poller_summary(answer)
     return report

@@ -83,7 +83,7 @@ class _ContainerSource:
     def read(self) -> list[LogLine]:
         since = self.since if self.last == EARLIEST else f"{self.last:%Y-%m-%dT%H:%M:%S.%fZ}"
         options = ["--timestamps", *(["--since", since] if since else [])]
-        raw = self.host.container_logs(self.name, options)
+        raw = self.host.docker.container_logs(self.name, options)
         fresh = []
         # --since is inclusive and we keep microseconds only: drop what was already shown.
         for line in stamp_lines(self.label, raw, docker_prefixed=True):
@@ -110,7 +110,7 @@ def show_logs(
     since = parse_since(request.since, now) if request.since else None
     runner: _FileSource | _ContainerSource
     if isinstance(source, str):
-        if host.container_inspect(source) is None:
+        if host.docker.container_inspect(source) is None:
             raise RuntimeContainerError(
                 f"Reading the logs of {source}",
                 "no such container exists",
@@ -122,7 +122,7 @@ def show_logs(
             options += ["--tail", str(request.tail)] if request.tail is not None else []
             options += ["--since", request.since] if request.since else []
             options += ["--timestamps"] if request.timestamps else []
-            for line in host.container_logs(source, options):
+            for line in host.docker.container_logs(source, options):
                 emit(line.rstrip("\n"))
             return
         runner = _ContainerSource(host, source, request.since)

@@ -119,7 +119,7 @@ def start(
 ) -> ProcessStart:
     data_dir = plan.cwd
     state = read_state(data_dir)
-    if state is not None and host.process_alive(state["pid"]):
+    if state is not None and host.process.process_alive(state["pid"]):
         if not replace:
             return ProcessStart(state["pid"], True, None, None)
         stop(host, data_dir, clock)
@@ -128,7 +128,7 @@ def start(
     ready_path = ready_file(data_dir)
     ready_path.unlink(missing_ok=True)  # a leftover from a killed run is not readiness
     started = clock.monotonic()
-    pid = host.spawn_detached(
+    pid = host.process.spawn_detached(
         plan.argv, env=process_env(contract, plan, environ), log_path=plan.log_file, cwd=data_dir
     )
     public_env = {k: v for k, v in plan.env if k not in plan.secret_names}
@@ -149,7 +149,7 @@ def start(
         ready = _read_ready(ready_path)
         if ready is not None and ready.get("pid") == pid:
             return ProcessStart(pid, False, clock.monotonic() - started, ready)
-        if not host.process_alive(pid):
+        if not host.process.process_alive(pid):
             state_file(data_dir).unlink(missing_ok=True)
             raise RuntimeContainerError(
                 "Starting agent-runner from source",
@@ -171,13 +171,13 @@ def stop(host: Host, data_dir: Path, clock: Clock) -> int | None:
     state = read_state(data_dir)
     pid = state["pid"] if state is not None else None
     stopped = None
-    if pid is not None and host.process_alive(pid):
-        host.signal_process(pid, signal.SIGTERM)
+    if pid is not None and host.process.process_alive(pid):
+        host.process.signal_process(pid, signal.SIGTERM)
         deadline = clock.monotonic() + float(state.get("stop_timeout_seconds", 35) if state else 35)
-        while host.process_alive(pid) and clock.monotonic() < deadline:
+        while host.process.process_alive(pid) and clock.monotonic() < deadline:
             clock.sleep(POLL_SECONDS)
-        if host.process_alive(pid):
-            host.signal_process(pid, signal.SIGKILL)
+        if host.process.process_alive(pid):
+            host.process.signal_process(pid, signal.SIGKILL)
         stopped = pid
     state_file(data_dir).unlink(missing_ok=True)
     return stopped
@@ -189,7 +189,7 @@ def status(host: Host, data_dir: Path, clock: Clock) -> dict[str, Any]:
     if state is None:
         return report | {"state": "absent"}
     pid = state["pid"]
-    if not host.process_alive(pid):
+    if not host.process.process_alive(pid):
         return report | {"state": "stopped", "pid": pid, "state_file_state": "stale"}
     started_at = str(state.get("started_at", ""))
     try:
@@ -204,6 +204,9 @@ def status(host: Host, data_dir: Path, clock: Clock) -> dict[str, Any]:
         "uptime_seconds": uptime,
         "log_file": str(log_file(data_dir)),
     }
+    # The runner's own environment, as recorded when it was spawned (not this process's).
     prefix = ["env", *(f"{k}={v}" for k, v in state.get("env", {}).items())]
-    answer = probe_runner(host, prefix, state["argv"][0])
+    answer = probe_runner(
+        lambda argv: host.process.run([*prefix, *argv], check=False), state["argv"][0]
+    )
     return report | poller_summary(answer)

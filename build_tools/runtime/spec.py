@@ -9,12 +9,12 @@ mode so both run the runner with the same environment contract.
 from __future__ import annotations
 
 import math
-import shlex
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from build_tools.docker import docker_run_command
 from build_tools.errors import ConfigError
 from build_tools.runtime.contract_loader import Contract
 
@@ -81,7 +81,7 @@ class ContainerPlan:
 
     def render(self) -> str:
         """The command `start --dry-run` prints (copy-pasteable; secrets stay in the env)."""
-        return shlex.join(["docker", "run", *self.args])
+        return docker_run_command(self.args)
 
 
 def workspace_dir(data_dir: Path) -> Path:

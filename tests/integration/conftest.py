@@ -26,7 +26,7 @@ from build_tools.build import engine_platform, project_version
 from build_tools.cli import run
 from build_tools.config import ToolConfig, load_config
 from build_tools.errors import ExternalCommandError, GitError
-from build_tools.host import RealHost
+from build_tools.host import Host, real_host
 from build_tools.plan import UNKNOWN_REVISION
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -65,9 +65,9 @@ def build_config(build_environ: Mapping[str, str]) -> ToolConfig:
 
 
 @pytest.fixture(scope="session")
-def docker_host(build_environ: Mapping[str, str]) -> RealHost:
-    host = RealHost(build_environ)
-    host.ensure_docker()
+def docker_host(build_environ: Mapping[str, str]) -> Host:
+    host = real_host(build_environ)
+    host.docker.ensure()
     return host
 
 
@@ -86,7 +86,7 @@ def _index_digest(ref: str) -> str:
 def built_image(
     build_environ: dict[str, str],
     build_config: ToolConfig,
-    docker_host: RealHost,
+    docker_host: Host,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[BuiltImage]:
     # A tag of our own per session: engineers' sessions share the engine and registry.
@@ -109,7 +109,7 @@ def built_image(
     local_ref = f"{TEST_IMAGE}:{tag}"
     pushed_ref = f"{TEST_REGISTRY}/{TEST_IMAGE}:{tag}"
     try:
-        revision = docker_host.git(["rev-parse", "HEAD"], cwd=PROJECT_ROOT).strip()
+        revision = docker_host.git.run(["rev-parse", "HEAD"], cwd=PROJECT_ROOT).strip()
     except (GitError, ExternalCommandError):  # outside a git checkout the label says so
         revision = UNKNOWN_REVISION
     yield BuiltImage(

@@ -21,7 +21,8 @@ import pytest
 
 from build_tools.base_image import platforms_in_index, run_base_image
 from build_tools.config import load_config
-from build_tools.host import BuildxRequest, RealHost
+from build_tools.docker import BuildxRequest, require_local_image
+from build_tools.host import Host, real_host
 from build_tools.size import measure_pushed
 
 TAG = "127.0.0.1:5000/agent-runner-base/test-python:3.13-trixie"
@@ -43,15 +44,15 @@ class Build:
 
 
 @pytest.fixture(scope="module")
-def host() -> RealHost:
-    real = RealHost(os.environ)
-    real.ensure_docker()
-    if real.which("mmdebstrap") is None:
+def host() -> Host:
+    real = real_host(os.environ)
+    real.docker.ensure()
+    if real.process.which("mmdebstrap") is None:
         pytest.fail("mmdebstrap is missing: run bash .ci/provision-docker-host")
     return real
 
 
-def _seed(host: RealHost, work: Path, *, force: bool) -> Build:
+def _seed(host: Host, work: Path, *, force: bool) -> Build:
     config = replace(
         load_config(PROJECT_ROOT, {}, {"offline": True}),
         offline_base_image=TAG,
@@ -68,11 +69,11 @@ def _seed(host: RealHost, work: Path, *, force: bool) -> Build:
 
 
 @pytest.fixture(scope="module")
-def cold(host: RealHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
+def cold(host: Host, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
     build = _seed(host, tmp_path_factory.mktemp("base-image"), force=True)
     yield build
     for ref in (TAG, f"{TAG}-amd64", f"{TAG}-arm64"):
-        host.run(["docker", "image", "rm", ref], check=False)
+        host.process.run(["docker", "image", "rm", ref], check=False)
 
 
 def _docker_run(
@@ -97,19 +98,23 @@ def test_cold_build_reports_each_platform(cold: Build, record_property: Record) 
     assert f"{TAG} now serves linux/amd64, linux/arm64." in cold.output
 
 
-def test_tag_lists_exactly_amd64_and_arm64(cold: Build, host: RealHost) -> None:
-    assert sorted(platforms_in_index(host.imagetools_inspect_raw(TAG))) == list(PLATFORMS)
+def test_tag_lists_exactly_amd64_and_arm64(cold: Build, host: Host) -> None:
+    assert sorted(platforms_in_index(host.docker.imagetools_inspect_raw(TAG) or {})) == list(
+        PLATFORMS
+    )
 
 
 def test_rerun_is_idempotent_and_fast(
-    cold: Build, host: RealHost, tmp_path: Path, record_property: Record
+    cold: Build, host: Host, tmp_path: Path, record_property: Record
 ) -> None:
-    digest_before = host.run(["docker", "buildx", "imagetools", "inspect", TAG]).stdout
+    digest_before = host.process.run(["docker", "buildx", "imagetools", "inspect", TAG]).stdout
 
     again = _seed(host, tmp_path, force=False)
 
     assert "nothing to do" in again.output
-    assert host.run(["docker", "buildx", "imagetools", "inspect", TAG]).stdout == digest_before
+    assert (
+        host.process.run(["docker", "buildx", "imagetools", "inspect", TAG]).stdout == digest_before
+    )
     record_property("idempotent_rerun_seconds", round(again.seconds, 2))
     assert again.seconds < 10
 
@@ -127,8 +132,8 @@ def test_amd64_has_the_stdlib_a_shell_and_no_pip(cold: Build) -> None:
     assert "No module named pip" in pip.stderr
 
 
-def test_labels_name_the_python_and_the_archive_date(cold: Build, host: RealHost) -> None:
-    labels = host.image_inspect(f"{TAG}-amd64")["Config"]["Labels"]
+def test_labels_name_the_python_and_the_archive_date(cold: Build, host: Host) -> None:
+    labels = require_local_image(host.docker, f"{TAG}-amd64")["Config"]["Labels"]
     assert labels["org.opencontainers.image.version"].startswith("3.13.")
     assert re.fullmatch(
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels["org.opencontainers.image.created"]
@@ -144,10 +149,10 @@ def test_arm64_runs_under_qemu(cold: Build) -> None:
     assert result.stdout.strip() == "aarch64"
 
 
-def test_unpacked_size_per_platform(cold: Build, host: RealHost, record_property: Record) -> None:
-    sizes = {size.platform: size.unpacked_bytes for size in measure_pushed(TAG, host)}
+def test_unpacked_size_per_platform(cold: Build, host: Host, record_property: Record) -> None:
+    sizes = {size.platform: size.unpacked_bytes for size in measure_pushed(TAG, host.registry)}
     assert set(sizes) == set(PLATFORMS)
-    listed = host.run(
+    listed = host.process.run(
         ["docker", "images", "--format", "{{.Tag}} {{.Size}}", TAG.rsplit(":", 1)[0]]
     ).stdout
     print(f"unpacked bytes from the registry's layers: {sizes}\n`docker images`:\n{listed}")
@@ -156,14 +161,12 @@ def test_unpacked_size_per_platform(cold: Build, host: RealHost, record_property
         assert 40_000_000 < unpacked < SIZE_LIMIT_BYTES, (platform, unpacked)
 
 
-def test_buildx_builds_from_it_for_both_platforms(
-    cold: Build, host: RealHost, tmp_path: Path
-) -> None:
+def test_buildx_builds_from_it_for_both_platforms(cold: Build, host: Host, tmp_path: Path) -> None:
     # No RUN step: resolving the base for each platform is what is tested, not emulation.
     (tmp_path / "hello.py").write_text("print('hello')\n")
     (tmp_path / "Dockerfile").write_text(f"FROM {TAG}\nCOPY hello.py /app/hello.py\n")
     log = io.StringIO()
-    host.buildx_build(
+    host.docker.buildx_build(
         BuildxRequest(
             context=tmp_path,
             dockerfile=tmp_path / "Dockerfile",

@@ -44,21 +44,22 @@ from python_on_whales import DockerClient
 from tests.conftest import CleanupSession, Thing
 
 from build_tools.build import engine_platform
-from build_tools.host import BuildxRequest, RealHost
+from build_tools.docker import BuildxRequest
+from build_tools.host import real_host
 
 pytestmark = pytest.mark.integration
 TOKEN = "{token}"
 
 
 def test_makes_one_of_each_then_fails(tmp_path):
-    host = RealHost(os.environ)
+    host = real_host(os.environ)
     (tmp_path / "Dockerfile").write_text("FROM scratch\\nCOPY Dockerfile /marker\\n")
     local = f"test-cleanup/{{TOKEN}}:1"
     pushed = f"{registry}/test-cleanup/{{TOKEN}}:1"
     for tag, push in ((local, False), (pushed, True)):
         request = BuildxRequest(tmp_path, tmp_path / "Dockerfile", (engine_platform(host),),
                                 (tag,), push=push, load=not push)
-        host.buildx_build(request, log=sys.stderr)
+        host.docker.buildx_build(request, log=sys.stderr)
     docker = DockerClient()
     network = docker.network.create(f"test-cleanup-{{TOKEN}}")
     volume = docker.volume.create(f"test-cleanup-{{TOKEN}}")

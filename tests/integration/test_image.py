@@ -18,7 +18,8 @@ import pytest
 
 from build_tools.build import gather_source_info
 from build_tools.config import ToolConfig
-from build_tools.host import BuildxRequest, RealHost
+from build_tools.docker import BuildxRequest
+from build_tools.host import Host
 from build_tools.plan import BuildOptions, make_build_plan
 from build_tools.runtime.contract_loader import load_contract, read_contract
 from tests.integration.conftest import PROJECT_ROOT, TEST_IMAGE, BuiltImage
@@ -202,9 +203,9 @@ def inspect(ref: str) -> dict[str, Any]:
 
 
 def test_pushed_index_holds_both_platforms_and_nothing_else(
-    built_image: BuiltImage, docker_host: RealHost
+    built_image: BuiltImage, docker_host: Host
 ) -> None:
-    index = docker_host.imagetools_inspect_raw(built_image.pushed_ref)
+    index = docker_host.docker.imagetools_inspect_raw(built_image.pushed_ref) or {}
     platforms = sorted(
         f"{entry['platform']['os']}/{entry['platform']['architecture']}"
         for entry in index["manifests"]
@@ -319,7 +320,7 @@ def step_outcomes(log: str) -> dict[str, str]:
 def test_a_code_only_change_reuses_the_dependency_layers(
     built_image: BuiltImage,
     build_config: ToolConfig,
-    docker_host: RealHost,
+    docker_host: Host,
     tmp_path: Path,
 ) -> None:
     # A copy of the build context with one source file changed (the shared tree is not ours
@@ -341,7 +342,7 @@ def test_a_code_only_change_reuses_the_dependency_layers(
     tag = f"{TEST_IMAGE}:cache-{uuid.uuid4().hex[:10]}"
     log = io.StringIO()
     started = time.monotonic()
-    docker_host.buildx_build(
+    docker_host.docker.buildx_build(
         BuildxRequest(
             context=context,
             dockerfile=context / "Dockerfile",

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from build_tools.config import ToolConfig, load_config
-from build_tools.host import RealHost
+from build_tools.docker import require_local_image
+from build_tools.host import real_host
 from build_tools.runtime.contract_loader import Contract, read_contract
 from build_tools.runtime.nodocker import read_state
 from build_tools.runtime.spec import id_file
@@ -53,7 +54,7 @@ def runner_image(request: pytest.FixtureRequest) -> str:
     session's freshly built image (tests/integration/conftest.py `built_image`)."""
     override = os.environ.get(IMAGE_VARIABLE)
     if override:
-        RealHost(os.environ).image_inspect(override)  # "build it first", not a pull attempt
+        require_local_image(real_host(os.environ).docker, override)  # "build it", not a pull
         return override
     built: BuiltImage = request.getfixturevalue("built_image")
     return built.local_ref
@@ -400,7 +401,7 @@ def test_compose_up_runs_temporal_and_a_healthy_runner(
     from build_tools.temporal_image import ensure_temporal_image
     from tests.support.temporal_server import free_port
 
-    temporal_image = ensure_temporal_image(tool_config, RealHost(os.environ), log=sys.stderr)
+    temporal_image = ensure_temporal_image(tool_config, real_host(os.environ), log=sys.stderr)
     (tmp_path / "workspace").mkdir()
     project = f"agent-runner-compose-test-{uuid.uuid4().hex[:8]}"
     environ = {

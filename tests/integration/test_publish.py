@@ -28,8 +28,10 @@ import pytest
 import semver
 
 from build_tools.cli import run
+from build_tools.docker import BuildxRequest, RealDocker
 from build_tools.errors import RegistryError, ReleaseError
-from build_tools.host import BuildxRequest, RealHost
+from build_tools.host import Host, real_host
+from build_tools.process import RealProcess
 from build_tools.publish import StartCheck, plan_publish, publish, registry_versions, resolve
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -37,8 +39,8 @@ REGISTRY = "127.0.0.1:5000"
 STAND_IN_EPOCH = 1767225600  # 2026-01-01: the stand-ins' SOURCE_DATE_EPOCH and file mtime
 
 
-class InjectingHost(RealHost):
-    """The real host; optionally fails the Nth tag write (instead of it, or just after it),
+class InjectingDocker(RealDocker):
+    """The real docker part; optionally fails the Nth tag write (instead of it, or just after it),
     fails the verification, hides a pushed platform, or calls `after_write` with the
     registry written after each registry write (the build's push and every tag)."""
 
@@ -51,7 +53,7 @@ class InjectingHost(RealHost):
         fail_verification: bool = False,
         after_write: Callable[[str], None] | None = None,
     ) -> None:
-        super().__init__(os.environ)
+        super().__init__(RealProcess(os.environ))
         self.fail_write = fail_write
         self.fail_after_write = fail_after_write
         self.fail_verification = fail_verification
@@ -78,14 +80,14 @@ class InjectingHost(RealHost):
         if len(self.writes) == self.fail_after_write:
             raise RegistryError(f"After writing tag {target}", "injected failure", "Retry.")
 
-    def image_inspect(self, ref: str) -> dict[str, Any]:
+    def image_inspect(self, ref: str) -> dict[str, Any] | None:
         if self.fail_verification:  # publish inspects only while verifying a pulled platform
             raise ReleaseError(f"Verifying {ref}", "injected failure", "Retry.")
         return super().image_inspect(ref)
 
-    def imagetools_inspect_raw(self, ref: str) -> dict[str, Any]:
+    def imagetools_inspect_raw(self, ref: str) -> dict[str, Any] | None:
         raw = super().imagetools_inspect_raw(ref)
-        if self.hide_platform is not None:
+        if raw is not None and self.hide_platform is not None:
             arch = self.hide_platform.split("/")[1]
             raw["manifests"] = [
                 m for m in raw["manifests"] if m["platform"]["architecture"] != arch
@@ -93,25 +95,56 @@ class InjectingHost(RealHost):
         return raw
 
 
+class InjectingHost:
+    """The real host with an `InjectingDocker` (same arguments)."""
+
+    def __init__(
+        self,
+        fail_write: int | None = None,
+        hide_platform: str | None = None,
+        *,
+        fail_after_write: int | None = None,
+        fail_verification: bool = False,
+        after_write: Callable[[str], None] | None = None,
+    ) -> None:
+        real = real_host(os.environ)
+        self.process, self.registry, self.git = real.process, real.registry, real.git
+        self.docker = InjectingDocker(
+            fail_write,
+            hide_platform,
+            fail_after_write=fail_after_write,
+            fail_verification=fail_verification,
+            after_write=after_write,
+        )
+
+    @property
+    def writes(self) -> list[str]:
+        return self.docker.writes
+
+    @property
+    def builds(self) -> int:
+        return self.docker.builds
+
+
 @pytest.fixture(scope="module")
-def host() -> RealHost:
-    real = RealHost(os.environ)
-    real.ensure_docker()
+def host() -> Host:
+    real = real_host(os.environ)
+    real.docker.ensure()
     return real
 
 
-def delete_all_tags(host: RealHost, repository: str) -> None:
+def delete_all_tags(host: Host, repository: str) -> None:
     """Delete every manifest a tag points at (the loopback registry allows deletes)."""
     registry, _, name = repository.partition("/")
-    tags = host.registry_tags(repository)
-    for digest in {host.manifest_digest(f"{repository}:{tag}") for tag in tags} - {None}:
+    tags = host.registry.tags(repository)
+    for digest in {host.docker.manifest_digest(f"{repository}:{tag}") for tag in tags} - {None}:
         url = f"http://{registry}/v2/{name}/manifests/{digest}"
         with urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=30):
             pass
 
 
 @pytest.fixture
-def repository(host: RealHost) -> Iterator[str]:
+def repository(host: Host) -> Iterator[str]:
     """A fresh repository, emptied afterwards."""
     repository = f"{REGISTRY}/test-release/seq-{uuid.uuid4().hex[:8]}"
     yield repository
@@ -133,7 +166,7 @@ def stand_in(tmp_path: Path, content: str) -> BuildxRequest:
 
 
 def do_publish(
-    host: RealHost,
+    host: Host,
     repository: str,
     tmp_path: Path,
     version: str,
@@ -154,17 +187,17 @@ def do_publish(
     return publish(host, plan, lambda: request, start=None, dry_run=dry_run)
 
 
-def tag_table(host: RealHost, repository: str) -> dict[str, str]:
+def tag_table(host: Host, repository: str) -> dict[str, str]:
     table = {}
-    for tag in host.registry_tags(repository):
-        digest = host.manifest_digest(f"{repository}:{tag}")
+    for tag in host.registry.tags(repository):
+        digest = host.docker.manifest_digest(f"{repository}:{tag}")
         assert digest is not None
         table[tag] = digest
     return table
 
 
 def test_release_sequence_leaves_exactly_the_expected_tags(
-    host: RealHost, repository: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    host: Host, repository: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     digests = {}
     for version in ("1.0.0", "1.1.0-rc.1", "1.1.0", "2.0.0", "1.1.1"):
@@ -191,7 +224,7 @@ def test_release_sequence_leaves_exactly_the_expected_tags(
             print(f"  {tag:<20} {table[tag][:19]}  (= {version_of[table[tag]]})")
     assert table == expected
     # Each platform is a separate manifest in the index: no unknown/unknown attestations.
-    index = host.imagetools_inspect_raw(f"{repository}@{digests['2.0.0']}")
+    index = host.docker.imagetools_inspect_raw(f"{repository}@{digests['2.0.0']}") or {}
     platforms = sorted(
         f"{m['platform']['os']}/{m['platform']['architecture']}" for m in index["manifests"]
     )
@@ -217,7 +250,7 @@ def test_release_sequence_leaves_exactly_the_expected_tags(
 
 
 def test_resolve_command_prints_the_pinned_reference(
-    host: RealHost, repository: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    host: Host, repository: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     digest = do_publish(host, repository, tmp_path, "1.0.0")
     capsys.readouterr()
@@ -237,7 +270,7 @@ def test_resolve_command_prints_the_pinned_reference(
 
 
 def test_dry_run_prints_every_ref_and_writes_nothing(
-    host: RealHost, repository: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    host: Host, repository: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     do_publish(host, repository, tmp_path, "1.0.0")
     before = tag_table(host, repository)
@@ -251,7 +284,7 @@ def test_dry_run_prints_every_ref_and_writes_nothing(
     assert f"(now {before['latest']})" in out
 
 
-def test_a_missing_platform_tags_nothing(repository: str, tmp_path: Path, host: RealHost) -> None:
+def test_a_missing_platform_tags_nothing(repository: str, tmp_path: Path, host: Host) -> None:
     do_publish(host, repository, tmp_path, "1.0.0")
     before = tag_table(host, repository)
     with pytest.raises(RegistryError, match=r"not \['linux/amd64', 'linux/arm64'\]"):
@@ -271,7 +304,7 @@ def test_a_missing_platform_tags_nothing(repository: str, tmp_path: Path, host: 
     ],
 )
 def test_a_registry_failure_midway_then_a_rerun_completes(
-    repository: str, tmp_path: Path, host: RealHost, fail_write: int, failed_tag: str
+    repository: str, tmp_path: Path, host: Host, fail_write: int, failed_tag: str
 ) -> None:
     first = do_publish(host, repository, tmp_path, "1.0.0")
     failing = InjectingHost(fail_write=fail_write)
@@ -294,7 +327,7 @@ def test_a_registry_failure_midway_then_a_rerun_completes(
     ["verification", "after 1.1.0", "after the first alias", "after the last alias"],
 )
 def test_an_interrupted_publish_is_finished_by_a_rerun(
-    host: RealHost,
+    host: Host,
     repository: str,
     tmp_path: Path,
     interruption: str,
@@ -372,8 +405,8 @@ def test_a_rerun_of_a_finished_publish_from_a_fresh_clone_is_a_no_op(
     # The first publish, with a stand-in labelled like the real image (version, revision).
     plan = plan_publish(repository, semver.Version.parse("1.1.0"), revision, PLATFORMS, [])
     request = stand_in(tmp_path, "1.1.0")
-    digest = publish(RealHost(os.environ), plan, lambda: request, start=None)
-    before = tag_table(RealHost(os.environ), repository)
+    digest = publish(real_host(os.environ), plan, lambda: request, start=None)
+    before = tag_table(real_host(os.environ), repository)
     assert set(before) == {"1.1.0", "v1.1.0", f"sha-{revision[:12]}", "1.1", "1", "latest"}
     clone = tmp_path / "fresh-clone"
     git(tmp_path, environ, "clone", "--quiet", str(root), str(clone))
@@ -386,13 +419,13 @@ def test_a_rerun_of_a_finished_publish_from_a_fresh_clone_is_a_no_op(
         print(f"\nre-run publish from a fresh clone: {seconds:.2f} s wall\n{out}")
     assert f"adopt {repository}@{digest}" in out
     assert "wrote nothing new" in out
-    assert tag_table(RealHost(os.environ), repository) == before
+    assert tag_table(real_host(os.environ), repository) == before
 
 
-def test_verify_starts_each_platform(host: RealHost, repository: str, tmp_path: Path) -> None:
+def test_verify_starts_each_platform(host: Host, repository: str, tmp_path: Path) -> None:
     """A stand-in with a shell-free static start: the offline Python base, if it is seeded."""
     base = "127.0.0.1:5000/agent-runner-base/python:3.13-trixie"
-    if host.manifest_digest(base) is None:
+    if host.docker.manifest_digest(base) is None:
         pytest.skip(f"{base} is not seeded (nox -s base_image)")
     context = tmp_path / "ctx-python"
     context.mkdir()
@@ -403,13 +436,13 @@ def test_verify_starts_each_platform(host: RealHost, repository: str, tmp_path: 
         args=("python3.13", "-c", "import pathlib; pathlib.Path('/stand-in').stat()")
     )
     digest = publish(host, plan, lambda: request, start=check)
-    assert host.manifest_digest(f"{repository}:latest") == digest
+    assert host.docker.manifest_digest(f"{repository}:latest") == digest
     bad = StartCheck(args=("python3.13", "-c", "raise SystemExit(3)"))
     version = semver.Version.parse("1.0.1")
     plan = plan_publish(repository, version, revision_of("py-1.0.1"), PLATFORMS, [])
     with pytest.raises(Exception, match="exited with 3"):
         publish(host, plan, lambda: request, start=bad)
-    assert host.manifest_digest(f"{repository}:1.0.1") is None
+    assert host.docker.manifest_digest(f"{repository}:1.0.1") is None
 
 
 def test_publish_command_runs_from_a_release_tag_only(
@@ -437,7 +470,7 @@ def test_publish_command_runs_from_a_release_tag_only(
     assert f"push {repository}:sha-{revision[:12]} (all platforms" in out
     for tag in ("1.0.0", "v1.0.0", "1.0", "1", "latest"):
         assert f"write {repository}:{tag} (new)" in out
-    assert RealHost(os.environ).registry_tags(repository) == ()
+    assert real_host(os.environ).registry.tags(repository) == ()
     # Drift: a tag whose commit declares another version is refused.
     pyproject = root / "agent-runner/pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"1.0.0"', '"1.0.1"'))
@@ -449,7 +482,7 @@ def test_publish_command_runs_from_a_release_tag_only(
 
 @pytest.mark.slow
 def test_the_real_image_publishes_verified_on_both_platforms(
-    host: RealHost, repository: str, capsys: pytest.CaptureFixture[str]
+    host: Host, repository: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The agent-runner image itself: build plan, size gate, pull-back and start per platform."""
     from build_tools.config import load_config
@@ -458,14 +491,14 @@ def test_the_real_image_publishes_verified_on_both_platforms(
 
     root = Path(__file__).resolve().parents[2]
     config = load_config(root, os.environ)
-    if config.offline and host.manifest_digest(config.offline_base_image) is None:
+    if config.offline and host.docker.manifest_digest(config.offline_base_image) is None:
         pytest.skip(f"{config.offline_base_image} is not seeded (nox -s base_image)")
     version = semver.Version.parse("0.0.1-rc.1")
-    revision = host.git(["rev-parse", "HEAD"], cwd=root).strip()
+    revision = host.git.run(["rev-parse", "HEAD"], cwd=root).strip()
     plan = plan_publish(repository, version, revision, config.platforms, [])
 
     def size_gate(ref: str) -> None:
-        enforce_size_budget(measure_pushed(ref, host), config.budgets.image_size_mb)
+        enforce_size_budget(measure_pushed(ref, host.registry), config.budgets.image_size_mb)
 
     digest = publish(
         host, plan, lambda: image_request(config, host, version), start=IMAGE_START,

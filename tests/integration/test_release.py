@@ -19,7 +19,8 @@ import pytest
 
 from build_tools.cli import run
 from build_tools.errors import GitError
-from build_tools.host import Host, RealHost
+from build_tools.git import Git
+from build_tools.host import Host, real_host
 from tests.integration.test_publish import delete_all_tags
 
 PYPROJECT = """\
@@ -39,22 +40,32 @@ LOCK = "# uv pip compile ...\ntemporalio==1.35.0 \\\n    --hash=sha256:00\n"
 INIT = '"""agent-runner."""\n\n__version__ = "0.1.0"\n'
 
 
-class CountingGitHost(RealHost):
-    """The real host, except that git call number `fail_on` (1-based) raises instead."""
+class CountingGit:
+    """Real git, except that call number `fail_on` (1-based) raises `error` instead."""
+
+    def __init__(self, git: Git, fail_on: int | None, error: BaseException) -> None:
+        self.real = git
+        self.fail_on = fail_on
+        self.error = error
+        self.calls: list[tuple[str, ...]] = []
+
+    def run(self, args: Sequence[str], *, cwd: Path) -> str:
+        self.calls.append(tuple(args))
+        if len(self.calls) == self.fail_on:
+            raise self.error
+        return self.real.run(args, cwd=cwd)
+
+
+class CountingGitHost:
+    """The real host with a `CountingGit`."""
 
     def __init__(
         self, environ: Mapping[str, str], fail_on: int | None, error: BaseException
     ) -> None:
-        super().__init__(environ)
-        self.fail_on = fail_on
-        self.error = error
-        self.git_calls: list[tuple[str, ...]] = []
-
-    def git(self, args: Sequence[str], *, cwd: Path) -> str:
-        self.git_calls.append(tuple(args))
-        if len(self.git_calls) == self.fail_on:
-            raise self.error
-        return super().git(args, cwd=cwd)
+        real = real_host(environ)
+        self.process, self.docker, self.registry = real.process, real.docker, real.registry
+        self.git = CountingGit(real.git, fail_on, error)
+        self.git_calls = self.git.calls
 
 
 def _environ(tmp_path: Path) -> dict[str, str]:
@@ -78,7 +89,7 @@ def environ(tmp_path: Path) -> dict[str, str]:
 
 
 def git(repo: Path, environ: Mapping[str, str], *args: str) -> str:
-    return RealHost(environ).git(list(args), cwd=repo)
+    return real_host(environ).git.run(list(args), cwd=repo)
 
 
 def add_entry(repo: Path, environ: Mapping[str, str], stamp: str, summary: str) -> None:
@@ -107,7 +118,7 @@ def release(
     repo: Path,
     environ: Mapping[str, str],
     *args: str,
-    host_factory: Callable[[Mapping[str, str]], Host] = RealHost,
+    host_factory: Callable[[Mapping[str, str]], Host] = real_host,
 ) -> int:
     return run(["release", *args], environ, host_factory=host_factory, project_root=repo)
 
@@ -320,9 +331,9 @@ def test_a_version_already_in_the_registry_is_refused(
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /\n")
-    host = RealHost(os.environ)
-    host.ensure_docker()
-    host.run(
+    host = real_host(os.environ)
+    host.docker.ensure()
+    host.process.run(
         [
             "docker",
             "buildx",

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from build_tools.cli import run
-from build_tools.host import RealHost
+from build_tools.host import Host, real_host
 from tests.integration.conftest import PROJECT_ROOT, TEST_REGISTRY
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -70,11 +70,11 @@ def fresh_clone(source: Path, target: Path) -> Path:
     return target
 
 
-def index_and_manifests(host: RealHost, ref: str) -> dict[str, str]:
+def index_and_manifests(host: Host, ref: str) -> dict[str, str]:
     """ "index" -> the index digest, each platform -> its manifest digest."""
-    digest = host.manifest_digest(ref)
+    digest = host.docker.manifest_digest(ref)
     assert digest is not None, f"{ref} was not pushed"
-    raw = host.imagetools_inspect_raw(f"{REPOSITORY}@{digest}")
+    raw = host.docker.imagetools_inspect_raw(f"{REPOSITORY}@{digest}") or {}
     found = {"index": digest}
     for manifest in raw["manifests"]:
         platform = manifest["platform"]
@@ -82,11 +82,11 @@ def index_and_manifests(host: RealHost, ref: str) -> dict[str, str]:
     return found
 
 
-def differing_layers(host: RealHost, first: str, second: str) -> list[str]:
+def differing_layers(host: Host, first: str, second: str) -> list[str]:
     """The config and layers that differ between two platform manifests (for the message)."""
 
     def parts(digest: str) -> list[Any]:
-        manifest = host.imagetools_inspect_raw(f"{REPOSITORY}@{digest}")
+        manifest = host.docker.imagetools_inspect_raw(f"{REPOSITORY}@{digest}") or {}
         return [manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
 
     names = ["config"] + [f"layer {n}" for n in range(1, 100)]
@@ -112,8 +112,8 @@ def build(clone: Path, tag: str, environ: Mapping[str, str], reports: Path) -> f
 def test_two_fresh_clones_build_the_same_digests(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    host = RealHost(os.environ)
-    host.ensure_docker()
+    host = real_host(os.environ)
+    host.docker.ensure()
     # SOURCE_DATE_EPOCH unset: the default, the commit time of HEAD, is what is tested.
     environ = {key: value for key, value in os.environ.items() if key != "SOURCE_DATE_EPOCH"} | {
         "AGENT_RUNNER_BUILD_IMAGE": REPOSITORY.removeprefix(f"{TEST_REGISTRY}/")

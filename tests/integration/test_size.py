@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from build_tools.docker import BuildxRequest
 from build_tools.errors import BudgetExceededError, BuildError
-from build_tools.host import BuildxRequest, RealHost
+from build_tools.host import Host, real_host
 from build_tools.size import (
     PlatformSize,
     enforce_size_budget,
@@ -36,9 +37,9 @@ PLATFORMS = ("linux/amd64", "linux/arm64")
 
 
 @pytest.fixture(scope="module")
-def host() -> RealHost:
-    real = RealHost(os.environ)
-    real.ensure_docker()
+def host() -> Host:
+    real = real_host(os.environ)
+    real.docker.ensure()
     return real
 
 
@@ -56,9 +57,7 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def _build(
-    host: RealHost, context: Path, tag: str, *, platforms: tuple[str, ...], push: bool
-) -> None:
+def _build(host: Host, context: Path, tag: str, *, platforms: tuple[str, ...], push: bool) -> None:
     request = BuildxRequest(
         context=context,
         dockerfile=context / "Dockerfile",
@@ -68,24 +67,24 @@ def _build(
         load=not push,
         provenance=push,  # an attestation entry in the index, which measuring must skip
     )
-    host.buildx_build(request, log=sys.stderr)
+    host.docker.buildx_build(request, log=sys.stderr)
 
 
 @pytest.fixture(scope="module")
-def pushed(host: RealHost, context: Path) -> Iterator[str]:
+def pushed(host: Host, context: Path) -> Iterator[str]:
     ref = "127.0.0.1:5000/test-size/integration:probe"
     _build(host, context, ref, platforms=PLATFORMS, push=True)
     yield ref
     # The docker driver also keeps a copy in the engine; the registry copy is what is tested.
-    host.run(["docker", "image", "rm", ref], check=False)
+    host.process.run(["docker", "image", "rm", ref], check=False)
 
 
 @pytest.fixture
-def loaded(host: RealHost, context: Path) -> Iterator[str]:
+def loaded(host: Host, context: Path) -> Iterator[str]:
     ref = "test-size/integration-local:probe"
     _build(host, context, ref, platforms=("linux/amd64",), push=False)
     yield ref
-    host.run(["docker", "image", "rm", ref], check=False)
+    host.process.run(["docker", "image", "rm", ref], check=False)
 
 
 def _check_known_content(sizes: list[PlatformSize], expected_platforms: set[str]) -> None:
@@ -102,16 +101,16 @@ def _check_known_content(sizes: list[PlatformSize], expected_platforms: set[str]
         assert zeros.compressed_bytes < 20_000
 
 
-def test_pushed_image_unpacked_size_matches_its_content(pushed: str, host: RealHost) -> None:
-    _check_known_content(measure_pushed(pushed, host), set(PLATFORMS))
+def test_pushed_image_unpacked_size_matches_its_content(pushed: str, host: Host) -> None:
+    _check_known_content(measure_pushed(pushed, host.registry), set(PLATFORMS))
 
 
-def test_loaded_image_unpacked_size_matches_its_content(loaded: str, host: RealHost) -> None:
-    _check_known_content(measure_local(loaded, host), {"linux/amd64"})
+def test_loaded_image_unpacked_size_matches_its_content(loaded: str, host: Host) -> None:
+    _check_known_content(measure_local(loaded, host.docker), {"linux/amd64"})
 
 
-def test_gate_fails_below_the_content_size_and_lists_the_layer(pushed: str, host: RealHost) -> None:
-    sizes = measure_pushed(pushed, host)
+def test_gate_fails_below_the_content_size_and_lists_the_layer(pushed: str, host: Host) -> None:
+    sizes = measure_pushed(pushed, host.registry)
 
     enforce_size_budget(sizes, 5.1)  # 5.001 MB of content + tar framing fits
     with pytest.raises(BudgetExceededError) as raised:
@@ -126,9 +125,7 @@ def test_gate_fails_below_the_content_size_and_lists_the_layer(pushed: str, host
     assert len(report.failed) == 2
 
 
-def test_single_platform_push_is_measured_from_its_lone_manifest(
-    host: RealHost, context: Path
-) -> None:
+def test_single_platform_push_is_measured_from_its_lone_manifest(host: Host, context: Path) -> None:
     ref = "127.0.0.1:5000/test-size/integration:single"
     request = BuildxRequest(
         context=context,
@@ -137,16 +134,16 @@ def test_single_platform_push_is_measured_from_its_lone_manifest(
         tags=(ref,),
         push=True,
     )
-    host.buildx_build(request, log=sys.stderr)
+    host.docker.buildx_build(request, log=sys.stderr)
     try:
-        sizes = measure_pushed(ref, host)
+        sizes = measure_pushed(ref, host.registry)
     finally:
-        host.run(["docker", "image", "rm", ref], check=False)
+        host.process.run(["docker", "image", "rm", ref], check=False)
 
     _check_known_content(sizes, {"linux/arm64"})
     assert sizes[0].manifest_digest.startswith("sha256:")
 
 
-def test_measuring_a_missing_local_image_fails_clearly(host: RealHost) -> None:
+def test_measuring_a_missing_local_image_fails_clearly(host: Host) -> None:
     with pytest.raises(BuildError, match=r"docker save test-size/absent:none.*exited with 1"):
-        measure_local("test-size/absent:none", host)
+        measure_local("test-size/absent:none", host.docker)

@@ -22,7 +22,8 @@ from build_tools.containers import (
     contract_env,
     leftovers,
 )
-from build_tools.host import RealHost
+from build_tools.docker import require_local_image
+from build_tools.host import real_host
 from build_tools.runtime.contract_loader import Contract, load_contract, read_contract
 from build_tools.temporal_image import ensure_temporal_image
 
@@ -81,7 +82,7 @@ def runner_image(request: pytest.FixtureRequest) -> str:
     """$AGENT_RUNNER_SMOKE_IMAGE if set (checked to exist), else the session's buildx build."""
     ref = os.environ.get(IMAGE_VARIABLE)
     if ref:
-        RealHost(os.environ).image_inspect(ref)  # "build it first", not a pull attempt
+        require_local_image(real_host(os.environ).docker, ref)  # "build it", not a pull
         return ref
     built: BuiltImage = request.getfixturevalue("built_image")
     return built.local_ref
@@ -94,7 +95,7 @@ def pushed_runner_image(request: pytest.FixtureRequest) -> str:
     if not ref:
         built: BuiltImage = request.getfixturevalue("built_image")
         ref = built.pushed_ref
-    index = RealHost(os.environ).imagetools_inspect_raw(ref)
+    index = real_host(os.environ).docker.imagetools_inspect_raw(ref) or {}
     platforms = {
         f"{m['platform']['os']}/{m['platform']['architecture']}"
         for m in index.get("manifests", [])
@@ -106,7 +107,7 @@ def pushed_runner_image(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def temporal(session_label: str, tool_config: ToolConfig) -> Iterator[TemporalContainer]:
-    image = ensure_temporal_image(tool_config, RealHost(os.environ), log=sys.stderr)
+    image = ensure_temporal_image(tool_config, real_host(os.environ), log=sys.stderr)
     container = TemporalContainer(
         image, session=session_label, namespaces=("default", EXTRA_NAMESPACE)
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.host import RealHost
+from build_tools.host import real_host
 from tests.smoke.conftest import RunnerFactory
 
 EMULATED_READY_TIMEOUT_SECONDS = 400.0  # seen: ~200 s to ready on a busy 2-core host
@@ -21,7 +21,7 @@ def test_arm64_image_boots_and_registers_under_qemu(
     pushed_runner_image: str,
     workspace: Path,
 ) -> None:
-    RealHost(os.environ).run(
+    real_host(os.environ).process.run(
         ["docker", "pull", "--quiet", "--platform", ARM64, pushed_runner_image]
     )
 

@@ -10,7 +10,7 @@ import pytest
 from build_tools.config import ToolConfig
 from build_tools.containers import run_startup_measurement
 from build_tools.errors import BudgetExceededError
-from build_tools.host import RealHost
+from build_tools.host import real_host
 from build_tools.report import default_report_dir
 from build_tools.startup import DEFAULT_RUNS, REPORT_STEM
 
@@ -22,7 +22,7 @@ def test_cold_start_and_idle_memory_are_within_budget(
     try:
         run_startup_measurement(
             tool_config,
-            RealHost(os.environ),
+            real_host(os.environ),
             runner_image,
             runs=DEFAULT_RUNS,
             report_dir=report_dir,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from build_tools.host import RealHost
+from build_tools.host import Host, real_host
 from build_tools.runtime.contract_loader import Contract
 from tests.support import stigmer_workflow as go_workflow
 from tests.support.fake_ollama import FakeOllama, Step
@@ -64,12 +64,12 @@ def _argv(template: list[str], image: str, workspace: Path, logs: Path) -> list[
     return out[1:]
 
 
-def _ready_seconds(host: RealHost, started: float, timeout: float = 30.0) -> float:
+def _ready_seconds(host: Host, started: float, timeout: float = 30.0) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = (host.container_inspect(NAME) or {}).get("State", {})
+        state = (host.docker.container_inspect(NAME) or {}).get("State", {})
         assert state.get("Running") or state.get("Status") == "created", state
-        for line in host.container_logs(NAME, ()):
+        for line in host.docker.container_logs(NAME, ()):
             if '"event":"ready"' in line:
                 return time.monotonic() - started
         time.sleep(0.05)
@@ -108,10 +108,10 @@ def test_the_real_clients_argv_runs_executions_as_the_host_user(
         directory.mkdir()
         os.chown(directory, uid, uid)
         directory.chmod(0o755)
-    host = RealHost(os.environ)
-    host.container_remove(NAME)
+    host = real_host(os.environ)
+    host.docker.container_remove(NAME)
     started = time.monotonic()
-    host.container_run(_argv(client_argv, runner_image, workspace, logs), env=os.environ)
+    host.docker.container_run(_argv(client_argv, runner_image, workspace, logs), env=os.environ)
     try:
         ready = _ready_seconds(host, started)
         assert ready < READY_WITHIN_SECONDS, f"ready after {ready:.2f} s"
@@ -141,14 +141,14 @@ def test_the_real_clients_argv_runs_executions_as_the_host_user(
         assert server.status_updates[-1]["error"] == failed.error
         assert fake.requests_with(MODEL_DOWN_MARKER)
 
-        state = (host.container_inspect(NAME) or {})["State"]
+        state = (host.docker.container_inspect(NAME) or {})["State"]
         assert state["Running"]
-        assert (host.container_inspect(NAME) or {})["RestartCount"] == 0
+        assert (host.docker.container_inspect(NAME) or {})["RestartCount"] == 0
         stop_started = time.monotonic()
-        host.container_stop(NAME, timeout_seconds=DOCKER_STOP_DEFAULT_SECONDS)
+        host.docker.container_stop(NAME, timeout_seconds=DOCKER_STOP_DEFAULT_SECONDS)
         stopped = time.monotonic() - stop_started
-        state = (host.container_inspect(NAME) or {})["State"]
+        state = (host.docker.container_inspect(NAME) or {})["State"]
         assert state["ExitCode"] == 0, state
         assert stopped < DOCKER_STOP_DEFAULT_SECONDS
     finally:
-        host.container_remove(NAME)
+        host.docker.container_remove(NAME)

@@ -30,6 +30,7 @@ from temporalio.client import Client, WorkflowFailureError
 
 from build_tools.build import engine_platform
 from build_tools.containers import AgentRunnerContainer, contract_env
+from build_tools.docker import require_local_image
 from build_tools.fleet import (
     ExecutionSample,
     FleetRun,
@@ -39,7 +40,7 @@ from build_tools.fleet import (
     parse_args,
     write_fleet_report,
 )
-from build_tools.host import RealHost
+from build_tools.host import Host, real_host
 from build_tools.report import default_report_dir, to_markdown
 from build_tools.runtime.contract_loader import Contract, read_contract
 from build_tools.startup import memory_bytes
@@ -59,7 +60,7 @@ STARTED = "execution started"
 class MemorySampler:
     """`docker stats --no-stream` of the containers in a loop; keeps each one's peak."""
 
-    def __init__(self, host: RealHost, names: Sequence[str]) -> None:
+    def __init__(self, host: Host, names: Sequence[str]) -> None:
         self.host = host
         self.names = list(names)
         self.peak: dict[str, int] = dict.fromkeys(self.names, 0)
@@ -67,7 +68,7 @@ class MemorySampler:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def sample(self) -> dict[str, int]:
-        result = self.host.run(
+        result = self.host.process.run(
             ["docker", "stats", "--no-stream", "--format", "{{json .}}", *self.names]
         )
         used = {}
@@ -141,7 +142,7 @@ def measure(
     replicas: int,
     *,
     contract: Contract,
-    host: RealHost,
+    host: Host,
     temporal: TemporalDevServer,
     backend: StigmerServer,
     fake: FakeOllama,
@@ -207,9 +208,9 @@ def _started(container: AgentRunnerContainer) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(sys.argv[1:] if argv is None else argv)
-    host = RealHost(os.environ)
-    host.ensure_docker()
-    host.image_inspect(settings.image)
+    host = real_host(os.environ)
+    host.docker.ensure()
+    require_local_image(host.docker, settings.image)
     contract = read_contract(PROJECT_ROOT)
     report_dir = settings.report_dir or default_report_dir(PROJECT_ROOT)
     with (
@@ -235,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for n in settings.replicas
         ]
     report = build_report(runs, settings, engine_platform(host))
-    json_path, _ = write_fleet_report(report, report_dir, host.environment())
+    json_path, _ = write_fleet_report(report, report_dir, host.process.environment())
     print(to_markdown(report))
     print(f"fleet: report in {json_path.parent}")
     return 0

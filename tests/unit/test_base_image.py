@@ -30,7 +30,7 @@ from build_tools.base_image import (
 from build_tools.config import ToolConfig
 from build_tools.debian_rootfs import debian_mirror, finish_rootfs
 from build_tools.errors import BuildError, ConfigError, DockerDaemonError, RegistryError
-from build_tools.host import CommandResult
+from build_tools.process import CommandResult
 from tests.unit.fakes import FakeHost
 
 DATA = Path(__file__).parent / "data"

@@ -24,10 +24,10 @@ from build_tools.bench import (
     time_cases,
 )
 from build_tools.config import ToolConfig
+from build_tools.docker import BuildxRequest
 from build_tools.errors import BuildError
-from build_tools.host import BuildxRequest
 from build_tools.plan import RuntimeContract, SourceInfo
-from tests.unit.fakes import FakeHost
+from tests.unit.fakes import FakeDocker, FakeHost
 
 MODULE = Path("agent-runner/src/agent_runner/__init__.py")
 
@@ -126,9 +126,9 @@ def test_time_cases_changes_code_before_the_warm_build_only(tmp_path: Path) -> N
 
     def build(request: BuildxRequest, *, log: IO[str]) -> None:
         contents_at_build.append(module.read_text())
-        FakeHost.buildx_build(host, request, log=log)
+        FakeDocker.buildx_build(host.docker, request, log=log)
 
-    host.buildx_build = build  # type: ignore[method-assign]
+    host.docker.buildx_build = build  # type: ignore[method-assign]
     timings = time_cases(cases, host, clock=readings.__next__, log=io.StringIO(), marker="m1")
 
     assert timings == [

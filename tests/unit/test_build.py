@@ -18,10 +18,10 @@ from build_tools import wheelhouse
 from build_tools.build import public_source_url, source_date
 from build_tools.cli import run
 from build_tools.errors import BuildError, ConfigError, GitError, RegistryError
-from build_tools.host import CommandResult
 from build_tools.plan import LABEL_PREFIX, make_build_plan
+from build_tools.process import CommandResult
 from build_tools.runtime.contract_loader import load_contract, read_contract
-from tests.unit.fakes import FakeHost
+from tests.unit.fakes import FakeGit, FakeHost
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
@@ -111,8 +111,7 @@ def test_default_build_loads_the_host_platform_then_gates_its_size(
 
 
 def test_push_measures_the_pushed_index(project: Project) -> None:
-    ref = "127.0.0.1:5000/test-build/agent-runner:dev"
-    host = _host(unresolvable={ref})  # the registry then refuses: proves where it looked
+    host = _host()  # the registry holds nothing: its 404 proves where it looked
     code = _run(
         project,
         host,
@@ -127,7 +126,8 @@ def test_push_measures_the_pushed_index(project: Project) -> None:
     assert request.push
     assert not request.load
     assert request.platforms == ("linux/amd64", "linux/arm64")
-    assert ("imagetools_inspect_raw", ref) in host.calls
+    manifest = "http://127.0.0.1:5000/v2/test-build/agent-runner/manifests/dev"
+    assert ("registry_get", manifest) in host.calls
 
 
 def test_a_size_over_budget_fails_after_writing_the_report(
@@ -173,12 +173,12 @@ def test_an_unsupported_engine_platform_is_a_config_error(project: Project) -> N
 
 
 def test_outside_git_the_revision_is_unknown(project: Project) -> None:
-    class NoGitHost(FakeHost):
-        def git(self, args: Sequence[str], *, cwd: Path) -> str:
+    class NoGit(FakeGit):
+        def run(self, args: Sequence[str], *, cwd: Path) -> str:
             raise GitError("`git rev-parse`", "not a git repository", "Run in a checkout.")
 
-    host = _host()
-    no_git = NoGitHost(**{name: getattr(host, name) for name in ("commands", "saved_images")})
+    no_git = _host()
+    no_git.git = NoGit(no_git)
     assert _run(project, no_git) == 0
     assert no_git.builds[0].build_args["REVISION"] == "unknown"
     assert no_git.builds[0].build_args["SOURCE"] == ""
@@ -195,12 +195,14 @@ def test_the_source_date_is_the_commit_time_unless_source_date_epoch_is_set() ->
 
 
 def test_outside_a_git_checkout_the_source_date_is_now() -> None:
-    class NoGitHost(FakeHost):
-        def git(self, args: Sequence[str], *, cwd: Path) -> str:
+    class NoGit(FakeGit):
+        def run(self, args: Sequence[str], *, cwd: Path) -> str:
             raise GitError("`git log`", "not a git repository", "Run in a checkout.")
 
+    host = FakeHost()
+    host.git = NoGit(host)
     before = datetime.now(UTC)
-    assert before <= source_date(NoGitHost(), Path("/src")) <= datetime.now(UTC)
+    assert before <= source_date(host, Path("/src")) <= datetime.now(UTC)
 
 
 def test_the_build_passes_the_commit_time_as_source_date_epoch(project: Project) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import semver
 
+from build_tools.docker import BuildxRequest
 from build_tools.errors import RegistryError, ReleaseError
-from build_tools.host import BuildxRequest
 from build_tools.publish import (
     REVISION_LABEL,
     VERSION_LABEL,
@@ -68,30 +68,22 @@ def _image(arch: str, version: str) -> dict[str, object]:
 
 
 def test_verification_pulls_checks_labels_and_starts_each_platform() -> None:
-    from build_tools.host import CommandResult
 
     host = FakeHost(
-        commands={"docker": CommandResult((), 0, "", "")},
         local_images={
             f"{REPO}@{AMD}": _image("amd64", "1.2.0"),
             f"{REPO}@{ARM}": _image("arm64", "1.2.0"),
         },
+        pullable={f"{REPO}@{AMD}", f"{REPO}@{ARM}"},
     )
     manifests = {"linux/amd64": AMD, "linux/arm64": ARM}
     verify_platforms(host, PLAN, manifests, StartCheck(("--entrypoint", "true"), ("x",)))
-    runs = [call[1] for call in host.calls if call[0] == "run"]
-    assert runs[1] == (
-        "docker",
-        "run",
-        "--rm",
-        "--platform",
-        "linux/amd64",
-        "--entrypoint",
-        "true",
-        f"{REPO}@{AMD}",
-        "x",
+    steps = [call for call in host.calls if call[0] in {"image_pull", "container_run"}]
+    assert steps[1] == (
+        "container_run",
+        (("--rm", "--platform", "linux/amd64", "--entrypoint", "true", f"{REPO}@{AMD}", "x"), {}),
     )
-    assert len(runs) == 4  # a pull and a start per platform
+    assert [name for name, _ in steps] == ["image_pull", "container_run"] * 2  # per platform
     host.local_images[f"{REPO}@{ARM}"] = _image("arm64", "1.1.0")
     with pytest.raises(ReleaseError, match="Nothing was tagged"):
         verify_platforms(host, PLAN, manifests, None)
@@ -219,24 +211,16 @@ def test_a_staging_tag_that_a_release_points_at_is_never_pushed_over() -> None:
         decide_publish(PLAN, state(sha=D2, **{"1_2": D2}))
 
 
-class RegistryHost(FakeHost):
-    """FakeHost plus the image configs `docker buildx imagetools inspect --format
-    '{{json .Image}}'` gives: platform -> OCI config (labels under config.Labels)."""
-
-    configs: dict[str, dict[str, dict[str, Any]]]
-
-    def image_configs(self, ref: str) -> dict[str, dict[str, Any]]:
-        self.calls.append(("image_configs", ref))
-        return self.configs[ref]
-
-
-def _published_host(**tags: str) -> RegistryHost:
-    host = RegistryHost(digests={f"{REPO}:{tag}": digest for tag, digest in tags.items()})
-    index = {"manifests": [manifest(AMD, "amd64"), manifest(ARM, "arm64")]}
-    host.raw_manifests[f"{REPO}@{D1}"] = index
+def _published_host(**tags: str) -> FakeHost:
+    """A registry holding release 1.2.0 at D1 (both platforms, labelled) under `tags`."""
     config = {"config": {"Labels": RELEASE_LABELS}}
-    host.configs = {f"{REPO}@{D1}": dict.fromkeys(PLATFORMS, config)}
-    return host
+    return FakeHost(
+        digests={f"{REPO}:{tag}": digest for tag, digest in tags.items()},
+        raw_manifests={
+            f"{REPO}@{D1}": {"manifests": [manifest(AMD, "amd64"), manifest(ARM, "arm64")]}
+        },
+        image_config_answers={f"{REPO}@{D1}": dict.fromkeys(PLATFORMS, config)},
+    )
 
 
 def _no_build() -> BuildxRequest:
@@ -268,7 +252,7 @@ def test_a_dry_run_prints_the_decision_and_writes_nothing(
 
 def test_a_refused_rerun_pushes_nothing() -> None:
     host = _published_host(**{"1.2.0": D1})
-    host.configs[f"{REPO}@{D1}"]["linux/arm64"] = {"config": {"Labels": {}}}
+    host.image_config_answers[f"{REPO}@{D1}"]["linux/arm64"] = {"config": {"Labels": {}}}
     with pytest.raises(ReleaseError, match="nothing was pushed"):
         publish(host, PLAN, _no_build, start=None)
     assert host.builds == []

@@ -22,19 +22,17 @@ import pytest
 
 from build_tools.blobs import compression_of, count_unpacked
 from build_tools.errors import BudgetExceededError, BuildError
+from build_tools.registry import image_manifests
 from build_tools.size import (
     LayerSize,
     PlatformSize,
     docker_images_note,
     enforce_size_budget,
     history_commands,
-    image_manifests,
     measure_local,
     measure_pushed,
     readable_step,
-    registry_base_url,
     size_report,
-    split_reference,
 )
 from tests.unit.fakes import FakeHost
 
@@ -49,7 +47,7 @@ AMD64_CONFIG_HEX = "43caed871b28cd67800018abe71a52b1bc40f4735cb1c845e1fa0e8d5bba
 
 
 def _registry_host() -> FakeHost:
-    host = FakeHost(raw_manifests={REF: json.loads((PROBE / "index.json").read_text())})
+    host = FakeHost(http={f"{BASE}/manifests/1": (PROBE / "index.json").read_bytes()})
     for blob in (PROBE / "blobs").iterdir():
         body = blob.read_bytes()
         digest = f"sha256:{blob.name}"
@@ -81,7 +79,7 @@ def _check_probe_sizes(sizes: list[PlatformSize]) -> None:
 def test_measure_pushed_counts_each_platform_and_skips_attestations() -> None:
     host = _registry_host()
 
-    sizes = measure_pushed(REF, host)
+    sizes = measure_pushed(REF, host.registry)
 
     _check_probe_sizes(sizes)
     fetched = [url for name, url in host.calls if name == "registry_get"]
@@ -91,10 +89,9 @@ def test_measure_pushed_counts_each_platform_and_skips_attestations() -> None:
 def test_measure_pushed_reads_a_single_platform_manifest() -> None:
     host = _registry_host()
     manifest = (PROBE / "blobs" / AMD64_MANIFEST_HEX).read_bytes()
-    host.raw_manifests["127.0.0.1:5000/test-size/probe:amd64"] = json.loads(manifest)
     host.http[f"{BASE}/manifests/amd64"] = manifest
 
-    (size,) = measure_pushed("127.0.0.1:5000/test-size/probe:amd64", host)
+    (size,) = measure_pushed("127.0.0.1:5000/test-size/probe:amd64", host.registry)
 
     assert size.platform == "linux/amd64"  # from the config: a lone manifest names none
     assert size.manifest_digest == f"sha256:{AMD64_MANIFEST_HEX}"
@@ -104,14 +101,14 @@ def test_measure_pushed_reads_a_single_platform_manifest() -> None:
 def test_measure_local_reads_a_streamed_docker_save_archive() -> None:
     host = FakeHost(saved_images={REF: (DATA / "docker-save-probe.tar").read_bytes()})
 
-    _check_probe_sizes(measure_local(REF, host))
+    _check_probe_sizes(measure_local(REF, host.docker))
 
 
 def test_measure_local_skips_platforms_whose_layers_were_not_loaded() -> None:
     ref = "test-size/probe-local:1"
     host = FakeHost(saved_images={ref: (DATA / "docker-save-probe-local.tar").read_bytes()})
 
-    sizes = measure_local(ref, host)
+    sizes = measure_local(ref, host.docker)
 
     assert [(size.platform, size.unpacked_bytes) for size in sizes] == [("linux/amd64", 24064)]
 
@@ -121,7 +118,7 @@ def test_measure_local_fails_clearly_on_an_archive_without_images() -> None:
     host = FakeHost(saved_images={"x:1": empty_tar})
 
     with pytest.raises(BuildError, match="holds no platform"):
-        measure_local("x:1", host)
+        measure_local("x:1", host.docker)
 
 
 def test_index_parsing_keeps_only_runnable_platforms() -> None:
@@ -137,26 +134,6 @@ def test_history_commands_skip_empty_layer_steps() -> None:
         "COPY small.txt /small.txt # buildkit",
         "COPY payload-amd64.bin /payload.bin # buildkit",
     ]
-
-
-@pytest.mark.parametrize(
-    ("ref", "expected"),
-    [
-        ("127.0.0.1:5000/test-size/probe:1", ("127.0.0.1:5000", "test-size/probe", "1")),
-        ("localhost:5000/a/b@sha256:ab", ("localhost:5000", "a/b", "sha256:ab")),
-        ("ghcr.io/stigmer/agent-runner", ("ghcr.io", "stigmer/agent-runner", "latest")),
-        ("python:3.13-slim", ("docker.io", "library/python", "3.13-slim")),
-    ],
-)
-def test_split_reference(ref: str, expected: tuple[str, str, str]) -> None:
-    assert split_reference(ref) == expected
-
-
-def test_only_loopback_registries_use_plain_http() -> None:
-    assert registry_base_url("127.0.0.1:5000") == "http://127.0.0.1:5000/v2"
-    assert registry_base_url("localhost:5000") == "http://localhost:5000/v2"
-    assert registry_base_url("ghcr.io") == "https://ghcr.io/v2"
-    assert registry_base_url("docker.io") == "https://registry-1.docker.io/v2"
 
 
 def test_count_unpacked_handles_multi_member_gzip_in_odd_chunks() -> None:

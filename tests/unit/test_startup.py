@@ -18,7 +18,7 @@ import pytest
 
 from build_tools.config import Budgets
 from build_tools.errors import BudgetExceededError, RuntimeContainerError
-from build_tools.host import CommandResult
+from build_tools.process import CommandResult
 from build_tools.startup import (
     POLL_INTERVAL_SECONDS,
     ColdStart,

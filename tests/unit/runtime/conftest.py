@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.host import CommandResult
+from build_tools.process import CommandResult
 from build_tools.runtime.contract_loader import Contract, read_contract
 from build_tools.runtime.lifecycle import Clock
 from tests.unit.fakes import FakeHost

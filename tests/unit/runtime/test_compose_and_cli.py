@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.host import CommandResult
+from build_tools.process import CommandResult
 from build_tools.runtime.cli import Machine, run
 from build_tools.runtime.compose import COMPOSE_FILE_NAME, compose_environment
 from build_tools.runtime.contract_loader import Contract

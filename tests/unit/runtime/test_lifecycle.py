@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.errors import DockerDaemonError, DockerMissingError, RuntimeContainerError
-from build_tools.host import CommandResult
+from build_tools.errors import (
+    DockerDaemonError,
+    DockerMissingError,
+    RegistryError,
+    RuntimeContainerError,
+)
+from build_tools.process import CommandResult
 from build_tools.runtime import lifecycle
 from build_tools.runtime.contract_loader import Contract
 from build_tools.runtime.spec import ContainerPlan, container_plan, id_file, make_run_spec
@@ -213,7 +218,7 @@ def test_stopped_leftover_with_our_name_is_removed_before_start(
     host: FakeHost, contract: Contract, tmp_path: Path, fake_time: FakeTime
 ) -> None:
     host.local_images[IMAGE] = {}
-    leftover = host.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
+    leftover = host.docker.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
     host.containers[leftover]["State"].update(Running=False, Status="exited")
     become_ready_after(host, fake_time, sleeps=1)
     result = do_start(host, contract, tmp_path, fake_time)
@@ -234,7 +239,7 @@ def test_stop_removes_container_and_id_file(
 
 
 def test_stale_id_file_falls_back_to_the_name(host: FakeHost, tmp_path: Path) -> None:
-    running = host.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
+    running = host.docker.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
     id_file(tmp_path).write_text("f" * 64 + "\n")  # a container that no longer exists
     assert lifecycle.stop(host, "stigmer-agent-runner", tmp_path) == running
     assert not id_file(tmp_path).exists()
@@ -243,7 +248,7 @@ def test_stale_id_file_falls_back_to_the_name(host: FakeHost, tmp_path: Path) ->
 def test_id_file_naming_someone_elses_container_is_not_trusted(
     host: FakeHost, tmp_path: Path
 ) -> None:
-    other = host.container_run(["--name", "unrelated", IMAGE], env={})
+    other = host.docker.container_run(["--name", "unrelated", IMAGE], env={})
     id_file(tmp_path).write_text(other)
     assert lifecycle.stop(host, "stigmer-agent-runner", tmp_path) is None
     assert other in host.containers
@@ -252,9 +257,9 @@ def test_id_file_naming_someone_elses_container_is_not_trusted(
 def test_container_removed_behind_our_back(
     host: FakeHost, contract: Contract, tmp_path: Path, fake_time: FakeTime
 ) -> None:
-    gone = host.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
+    gone = host.docker.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
     id_file(tmp_path).write_text(gone)
-    host.container_remove(gone)
+    host.docker.container_remove(gone)
     report = lifecycle.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
     assert report["state"] == "absent"
     assert report["id_file_state"] == "stale"
@@ -265,7 +270,7 @@ def test_container_removed_behind_our_back(
 def test_status_of_a_running_container(
     host: FakeHost, contract: Contract, tmp_path: Path, fake_time: FakeTime
 ) -> None:
-    cid = host.container_run(
+    cid = host.docker.container_run(
         ["--name", "stigmer-agent-runner", "--label", "org.stigmer.agent-runner.version=1.2.3",
          IMAGE], env={},
     )  # fmt: skip
@@ -294,7 +299,7 @@ def test_status_of_a_running_container(
 def test_status_when_temporal_is_unreachable_does_not_claim_a_poller(
     host: FakeHost, contract: Contract, tmp_path: Path, fake_time: FakeTime
 ) -> None:
-    cid = host.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
+    cid = host.docker.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
     probe = {"healthy": False, "ready": None, "pollers": None, "temporal": "unreachable: x"}
     host.commands[f"docker exec {cid} python3 -c"] = CommandResult((), 0, json.dumps(probe), "")
     report = lifecycle.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
@@ -305,7 +310,7 @@ def test_status_when_temporal_is_unreachable_does_not_claim_a_poller(
 def test_status_of_a_stopped_container_shows_its_exit_code(
     host: FakeHost, contract: Contract, tmp_path: Path, fake_time: FakeTime
 ) -> None:
-    cid = host.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
+    cid = host.docker.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
     host.containers[cid]["State"].update(Running=False, Status="exited", ExitCode=69)
     report = lifecycle.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
     assert report["state"] == "stopped"
@@ -319,7 +324,7 @@ def test_failed_pull_leaves_the_running_container_alone(
     host.local_images[IMAGE] = {}
     become_ready_after(host, fake_time, sleeps=1)
     first = do_start(host, contract, tmp_path, fake_time)
-    with pytest.raises(RuntimeContainerError, match="Pulling"):
+    with pytest.raises(RegistryError, match="Pulling"):
         do_start(host, contract, tmp_path, fake_time, replace=True, pull_policy="always")
     assert list(host.containers) == [first.container_id]
     assert host.containers[first.container_id]["State"]["Running"]

@@ -99,7 +99,7 @@ def run_logs(host: FakeHost, source: str | Path, request: LogsRequest) -> list[s
 
 
 def test_container_logs_pass_options_to_docker(host: FakeHost) -> None:
-    cid = host.container_run(["--name", "runner", "img"], env={})
+    cid = host.docker.container_run(["--name", "runner", "img"], env={})
     host.container_log_lines[cid] = ["one\n", "two\n"]
     request = LogsRequest(follow=True, tail=5, since="10m", timestamps=True)
     assert run_logs(host, "runner", request) == ["one", "two"]
@@ -108,7 +108,7 @@ def test_container_logs_pass_options_to_docker(host: FakeHost) -> None:
 
 
 def test_container_logs_merged_with_files(host: FakeHost, tmp_path: Path) -> None:
-    cid = host.container_run(["--name", "runner", "img"], env={})
+    cid = host.docker.container_run(["--name", "runner", "img"], env={})
     host.container_log_lines[cid] = [  # docker's --timestamps stamp, then the runner's line
         '2026-01-01T10:00:01.000000000Z 2026-01-01T10:00:01.000Z INFO {"msg":"starting"}\n',
         '2026-01-01T10:00:03.000000000Z 2026-01-01T10:00:03.000Z INFO {"event":"ready"}\n',
@@ -170,7 +170,7 @@ def test_file_logs_since_tail_timestamps_and_follow(host: FakeHost, tmp_path: Pa
 def test_follow_with_files_merges_each_round_and_shows_nothing_twice(
     host: FakeHost, tmp_path: Path
 ) -> None:
-    cid = host.container_run(["--name", "runner", "img"], env={})
+    cid = host.docker.container_run(["--name", "runner", "img"], env={})
     host.container_log_lines[cid] = ["2026-01-01T10:00:01.000000000Z banner\n"]
     server = tmp_path / "server.log"
     server.write_text("2026-01-01T10:00:00Z server up\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from build_tools.errors import RuntimeContainerError
-from build_tools.host import CommandResult
+from build_tools.process import CommandResult
 from build_tools.runtime import nodocker
 from build_tools.runtime.contract_loader import Contract
 from tests.unit.fakes import FakeHost
