@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "build_tools"
 # Modules that may reach the outside world (see their docstrings). runtime/probe.py is not
 # run by the toolchain: it is piped into the runner's container and runs there.
-SEAM = {"host.py", "containers.py", "temporal_api.py", "runtime/probe.py"}
+SEAM = {"host.py", "testbed/containers.py", "testbed/temporal_api.py", "runtime/probe.py"}
 OUTSIDE_WORLD = {
     "docker",
     "http",

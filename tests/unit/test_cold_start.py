@@ -19,7 +19,8 @@ import pytest
 from build_tools.config import Budgets
 from build_tools.errors import BudgetExceededError, RuntimeContainerError
 from build_tools.host import CommandResult
-from build_tools.startup import (
+from build_tools.runtime.contract_loader import read_contract
+from build_tools.testbed.cold_start import (
     POLL_INTERVAL_SECONDS,
     ColdStart,
     StartupResult,
@@ -30,12 +31,11 @@ from build_tools.startup import (
     gate,
     measure_cold_start,
     measure_floor,
-    memory_bytes,
-    parse_log_lines,
-    parse_timestamp,
     report_and_gate,
     run_argv,
+    startup_target,
 )
+from build_tools.testbed.docker_output import memory_bytes, parse_log_lines, parse_timestamp
 from tests.unit.fakes import FakeHost
 
 DATA = Path(__file__).parent / "data" / "startup"
@@ -259,3 +259,21 @@ def test_the_cli_refuses_zero_runs_before_touching_docker(tmp_path: Path) -> Non
     code = run(["startup", "--image", "img:1", "--runs", "0"], {}, lambda _env: host, tmp_path)
     assert code == 2
     assert host.calls == []
+
+
+def test_startup_target_runs_on_the_host_network_with_a_label() -> None:
+    contract = read_contract(Path(__file__).resolve().parents[2])
+    target = startup_target(contract, "img:1", "127.0.0.1:7233", session="s1")
+    env = dict(target.env)
+    assert env[contract.env_var("TEMPORAL_SERVICE_ADDRESS").name] == "127.0.0.1:7233"
+    # The supervisor's queue alias; every run gets its own queue.
+    assert (
+        target.queue_variable
+        in contract.env_var("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE").aliases
+    )
+    assert target.queue_variable not in env
+    assert target.network == "host"
+    assert target.user is None  # as upstream: no --user
+    assert env["STIGMER_BACKEND_ENDPOINT"] == "localhost:7234"
+    assert env["WORKSPACE_ROOT"] == contract.workspace_mount
+    assert dict(target.labels) == {"org.stigmer.agent-runner.smoke-session": "s1"}
