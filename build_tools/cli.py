@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.config import ToolConfig, load_config
-from build_tools.errors import BuildToolsError, ConfigError
+from build_tools.errors import BuildToolsError
 from build_tools.host import Host, real_host
 
 Handler = Callable[[argparse.Namespace, ToolConfig, Host], int]
@@ -59,24 +59,20 @@ def _bench_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> 
     return run_bench(args, config, host)
 
 
+# The test bed (build_tools.testbed) is imported only inside these two handlers: the rest of
+# the toolchain runs without its extra (tests/unit/test_architecture.py checks).
 def _temporal_image_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
-    from build_tools.temporal_image import run_temporal_image
+    from build_tools.testbed.temporal_image import run_temporal_image
 
     return run_temporal_image(args, config, host)
 
 
 def _startup_handler(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
-    try:
-        from build_tools.startup import run_startup
-    except ModuleNotFoundError as missing:
-        # The measurement drives testcontainers and the temporalio client, which only the
-        # test extra and agent-runner's lock install (nox -s smoke has both).
-        raise ConfigError(
-            "Measuring cold start",
-            f"the Python package {missing.name!r} is not installed",
-            "Run it through `nox -s smoke`, or `pip install -e .[test]` plus "
-            "agent-runner/requirements.lock.",
-        ) from missing
+    from build_tools import testbed
+
+    testbed.require_extra("Measuring cold start")
+    from build_tools.testbed.cold_start import run_startup
+
     return run_startup(args, config, host)
 
 

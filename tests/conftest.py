@@ -77,7 +77,7 @@ def _repository(ref: str) -> str:
 
 
 def _labelled_ours(labels: dict[str, str] | None) -> bool:
-    from build_tools.containers import SMOKE_LABEL
+    from build_tools.testbed.containers import SMOKE_LABEL
 
     labels = labels or {}
     project = labels.get("com.docker.compose.project", "")

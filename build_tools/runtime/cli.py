@@ -304,13 +304,12 @@ def _logs(ctx: Context) -> int:
 
 def _compose(ctx: Context) -> int:
     from build_tools.plan import DEFAULT_TAG
-    from build_tools.temporal_image import default_ref
 
     text = render_compose(
         ctx.contract,
         # What `nox -s build` loads into the local engine.
         runner_image=f"{ctx.config.image}:{DEFAULT_TAG}",
-        temporal_image=ctx.config.temporal_image or default_ref(ctx.config),
+        temporal_image=ctx.config.effective_temporal_image,
     )
     if ctx.args.write:
         require_checkout(ctx.config.project_root, f"Writing {COMPOSE_FILE_NAME}")

@@ -398,7 +398,7 @@ def test_compose_up_runs_temporal_and_a_healthy_runner(
 ) -> None:
     """The dev setup for real: Temporal healthy, then the runner healthy (its HEALTHCHECK
     passes only once Temporal lists its poller), with the workspace from the data dir."""
-    from build_tools.temporal_image import ensure_temporal_image
+    from build_tools.testbed.temporal_image import ensure_temporal_image
     from tests.support.temporal_server import free_port
 
     temporal_image = ensure_temporal_image(tool_config, real_host(os.environ), log=sys.stderr)

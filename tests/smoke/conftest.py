@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 
 from build_tools.config import ToolConfig, load_config
-from build_tools.containers import (
+from build_tools.docker import require_local_image
+from build_tools.host import real_host
+from build_tools.runtime.contract_loader import Contract, load_contract, read_contract
+from build_tools.testbed.containers import (
     AgentRunnerContainer,
     TemporalContainer,
     contract_env,
     leftovers,
 )
-from build_tools.docker import require_local_image
-from build_tools.host import real_host
-from build_tools.runtime.contract_loader import Contract, load_contract, read_contract
-from build_tools.temporal_image import ensure_temporal_image
+from build_tools.testbed.temporal_image import ensure_temporal_image
 
 # The session's image build (one buildx build, both platforms pushed, host platform loaded).
 from tests.integration.conftest import (  # noqa: F401 - fixtures are found by name

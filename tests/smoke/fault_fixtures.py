@@ -24,7 +24,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import RawValue
 from temporalio.service import RPCError
 
-from build_tools.containers import AgentRunnerContainer
+from build_tools.testbed.containers import AgentRunnerContainer
 from tests.smoke.helpers import unique
 from tests.support import stigmer_workflow as go_workflow
 from tests.support.pollers import activity_pollers

@@ -9,8 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from build_tools.containers import AgentRunnerContainer
 from build_tools.runtime.contract_loader import Contract, load_contract
+from build_tools.testbed.containers import AgentRunnerContainer
 from tests.support import stigmer_workflow as go_workflow
 
 # A second namespace, registered at server start, proves TEMPORAL_NAMESPACE is honoured.

@@ -8,11 +8,10 @@ import os
 import pytest
 
 from build_tools.config import ToolConfig
-from build_tools.containers import run_startup_measurement
 from build_tools.errors import BudgetExceededError
 from build_tools.host import real_host
 from build_tools.report import default_report_dir
-from build_tools.startup import DEFAULT_RUNS, REPORT_STEM
+from build_tools.testbed.cold_start import DEFAULT_RUNS, REPORT_STEM, run_startup_measurement
 
 
 def test_cold_start_and_idle_memory_are_within_budget(

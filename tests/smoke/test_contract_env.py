@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from build_tools.containers import AgentRunnerContainer
 from build_tools.runtime.contract_loader import Contract
+from build_tools.testbed.containers import AgentRunnerContainer
 from tests.smoke.conftest import RunnerFactory
 from tests.smoke.helpers import (
     EXTRA_NAMESPACE,

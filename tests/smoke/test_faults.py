@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from build_tools.containers import contract_env
 from build_tools.runtime.contract_loader import Contract
+from build_tools.testbed.containers import contract_env
 from tests.smoke.conftest import RunnerFactory
 from tests.smoke.fault_fixtures import (
     RestartableTemporal,

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.runtime.contract_loader import Contract
-from build_tools.temporal_api import activity_pollers
+from build_tools.testbed.temporal_api import activity_pollers
 from tests.smoke.conftest import RunnerFactory
 from tests.smoke.helpers import banner, ready_line
 

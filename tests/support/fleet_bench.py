@@ -1,4 +1,4 @@
-"""The measuring half of `nox -s fleet` (the pure half is `build_tools.fleet`).
+"""The measuring half of `nox -s fleet` (the pure half is `build_tools.testbed.fleet`).
 
 Here because it drives test doubles: the Go-workflow double starts the executions as
 upstream's server does, the stigmer-server double answers the runners, the fake Ollama
@@ -29,9 +29,13 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowFailureError
 
 from build_tools.build import engine_platform
-from build_tools.containers import AgentRunnerContainer, contract_env
 from build_tools.docker import require_local_image
-from build_tools.fleet import (
+from build_tools.host import Host, real_host
+from build_tools.report import default_report_dir, to_markdown
+from build_tools.runtime.contract_loader import Contract, read_contract
+from build_tools.testbed.containers import AgentRunnerContainer, contract_env
+from build_tools.testbed.docker_output import memory_bytes
+from build_tools.testbed.fleet import (
     ExecutionSample,
     FleetRun,
     FleetSettings,
@@ -40,10 +44,6 @@ from build_tools.fleet import (
     parse_args,
     write_fleet_report,
 )
-from build_tools.host import Host, real_host
-from build_tools.report import default_report_dir, to_markdown
-from build_tools.runtime.contract_loader import Contract, read_contract
-from build_tools.startup import memory_bytes
 from tests.support import stigmer_workflow as go_workflow
 from tests.support.fake_ollama import FakeOllama, Step, final
 from tests.support.fixture_chain import chain_server

@@ -31,7 +31,9 @@ class FakeProcess:
         raise AssertionError(f"FakeProcess streams nothing: {' '.join(argv)}")
 
     def stream_lines(self, argv: Sequence[str]) -> Iterator[str]:
-        raise AssertionError(f"FakeProcess streams nothing: {' '.join(argv)}")
+        """The scripted result's output, stdout then stderr, as lines."""
+        result = self.run(argv, check=False)
+        yield from (result.stdout + result.stderr).splitlines(keepends=True)
 
     def which(self, program: str) -> str | None:
         return f"/usr/bin/{program}" if program in self.world.programs else None
@@ -250,7 +252,7 @@ class FakeHost:
     # argv prefix (joined with spaces) -> result; the longest matching prefix wins.
     commands: dict[str, CommandResult] = field(default_factory=dict)
     raw_manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # refs that `imagetools inspect` reports as not served (RegistryError, like RealHost)
+    # refs that `imagetools inspect` reports as not served (RegistryError, as the real part)
     unresolvable: set[str] = field(default_factory=set)
     local_images: dict[str, dict[str, Any]] = field(default_factory=dict)
     http: dict[str, bytes] = field(default_factory=dict)

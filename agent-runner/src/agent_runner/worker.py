@@ -241,7 +241,7 @@ class Runner:
             return contract.EXIT_TEMPORAL_UNREACHABLE.code
         if client is None:
             return contract.EXIT_OK.code
-        # A phase of the cold-start measurement (build_tools.startup) keys on this line.
+        # The cold-start measurement (build_tools.testbed.cold_start) keys a phase on this line.
         log.info("temporal connected", extra={"address": self.config.temporal_address})
 
         worker = Worker(

@@ -1,8 +1,8 @@
 """Temporal over gRPC (temporalio), for readiness checks and measurements.
 
-Part of the container seam (`build_tools.containers`): the questions the smoke tests and
-the startup measurement ask Temporal itself, never a sleep: does a namespace answer
-(DescribeNamespace), which workers poll an activity task queue (DescribeTaskQueue).
+Part of the container seam (`build_tools.testbed.containers`): the questions the smoke
+tests and the startup measurement ask Temporal itself, never a sleep: does a namespace
+answer (DescribeNamespace), which workers poll an activity task queue (DescribeTaskQueue).
 temporalio is imported inside functions: the toolchain runs without it (nox installs it
 with the agent-runner lock).
 """

@@ -17,25 +17,27 @@ from pathlib import Path
 import pytest
 
 from build_tools.config import Budgets
+from build_tools.docker import RealDocker
 from build_tools.errors import BudgetExceededError, RuntimeContainerError
+from build_tools.host import Parts
 from build_tools.process import CommandResult
-from build_tools.startup import (
+from build_tools.runtime.contract_loader import read_contract
+from build_tools.testbed.cold_start import (
     POLL_INTERVAL_SECONDS,
     ColdStart,
     StartupResult,
     StartupTarget,
     build_report,
     cold_start_phases,
-    floor_argv,
+    floor_args,
     gate,
     measure_cold_start,
     measure_floor,
-    memory_bytes,
-    parse_log_lines,
-    parse_timestamp,
     report_and_gate,
-    run_argv,
+    run_args,
+    startup_target,
 )
+from build_tools.testbed.docker_output import memory_bytes, parse_log_lines, parse_timestamp
 from tests.unit.fakes import FakeHost
 
 DATA = Path(__file__).parent / "data" / "startup"
@@ -143,9 +145,9 @@ def test_a_connected_log_line_becomes_its_own_phase() -> None:
 
 
 def test_run_and_floor_use_the_same_image_user_network_and_labels() -> None:
-    run = run_argv(TARGET, "n1", "q1")
-    floor = floor_argv(TARGET, "n2")
-    assert run[:3] == ["docker", "run", "--detach"]
+    run = run_args(TARGET, "n1", "q1")
+    floor = floor_args(TARGET, "n2")
+    assert run[0] == "--detach"
     assert run[-1] == TARGET.image
     assert "TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE=q1" in run
     for argv in (run, floor):
@@ -157,23 +159,28 @@ def test_run_and_floor_use_the_same_image_user_network_and_labels() -> None:
     assert "--detach" not in floor
 
 
-def _scripted_host(state: str = STATE) -> FakeHost:
-    return FakeHost(
+def _scripted_host(state: str = STATE) -> tuple[Parts, FakeHost]:
+    """The real docker part over a scripted docker CLI (answers captured on a real engine),
+    so the measurement's command lines and docker's parsing are the real ones."""
+    inspect = json.dumps([{"Id": "c0ffee", "State": json.loads(state)}])
+    world = FakeHost(
         commands={
             "docker run --detach": ok("c0ffee\n"),
-            "docker inspect": ok(state),
+            "docker container inspect": ok(inspect),
             "docker stats": ok(STATS),
             "docker logs --timestamps": ok(LOGS),
             "docker logs": ok(""),
-            "docker stop --time 10": ok("c0ffee\n"),
-            "docker rm --force": ok(),
+            "docker container stop --time 10": ok("c0ffee\n"),
+            "docker container rm --force": ok(),
             "docker run --name": ok(),
         }
     )
+    host = Parts(world.process, RealDocker(world.process), world.registry, world.git)
+    return host, world
 
 
 def test_one_cold_start_on_a_scripted_host() -> None:
-    host = _scripted_host()
+    host, world = _scripted_host()
     fake = FakeClock(parse_timestamp("2026-11-29T14:03:36.600Z"))
     answers = iter([[], [], [], ["agent-runner-1@vm"]])
 
@@ -192,27 +199,27 @@ def test_one_cold_start_on_a_scripted_host() -> None:
     assert cold.idle_memory_mb == pytest.approx(104.4, abs=0.1)
     assert cold.started == pytest.approx(0.2289, abs=1e-4)
     assert (cold.stop_seconds, cold.stop_exit_code) == (0.0, 0)  # the fake clock did not move
-    commands = [" ".join(argv[:3]) for kind, argv in host.calls if kind == "run"]
-    assert commands[0] == "docker run --detach"
-    assert commands[-1] == "docker rm --force"  # always removed
+    commands = [" ".join(argv[:4]) for kind, argv in world.calls if kind == "run"]
+    assert commands[0].startswith("docker run --detach")
+    assert commands[-1] == "docker container rm --force"  # always removed
 
 
 def test_a_runner_that_exits_fails_the_measurement_and_is_removed() -> None:
     exited = json.dumps({"Running": False, "ExitCode": 78, "StartedAt": STARTED_AT})
-    host = _scripted_host(exited)
+    host, world = _scripted_host(exited)
     fake = FakeClock(0.0)
     with pytest.raises(RuntimeContainerError, match="exited with 78"):
         measure_cold_start(
             host, TARGET, lambda q: [], ready_event="ready", clock=fake.clock, sleep=fake.sleep
         )
-    assert host.calls[-1][1][:3] == ("docker", "rm", "--force")
+    assert world.calls[-1][1][:4] == ("docker", "container", "rm", "--force")
 
 
 def test_the_floor_is_the_time_docker_run_takes() -> None:
-    host = _scripted_host()
+    host, world = _scripted_host()
     ticks = iter([100.0, 100.25])
     assert measure_floor(host, TARGET, clock=lambda: next(ticks)) == 0.25
-    assert host.calls[-1][1][:3] == ("docker", "rm", "--force")
+    assert world.calls[-1][1][:4] == ("docker", "container", "rm", "--force")
 
 
 def _result(cold: float, memory: float, stop_code: int = 0) -> StartupResult:
@@ -259,3 +266,21 @@ def test_the_cli_refuses_zero_runs_before_touching_docker(tmp_path: Path) -> Non
     code = run(["startup", "--image", "img:1", "--runs", "0"], {}, lambda _env: host, tmp_path)
     assert code == 2
     assert host.calls == []
+
+
+def test_startup_target_runs_on_the_host_network_with_a_label() -> None:
+    contract = read_contract(Path(__file__).resolve().parents[2])
+    target = startup_target(contract, "img:1", "127.0.0.1:7233", session="s1")
+    env = dict(target.env)
+    assert env[contract.env_var("TEMPORAL_SERVICE_ADDRESS").name] == "127.0.0.1:7233"
+    # The supervisor's queue alias; every run gets its own queue.
+    assert (
+        target.queue_variable
+        in contract.env_var("TEMPORAL_AGENT_EXECUTION_RUNNER_TASK_QUEUE").aliases
+    )
+    assert target.queue_variable not in env
+    assert target.network == "host"
+    assert target.user is None  # as upstream: no --user
+    assert env["STIGMER_BACKEND_ENDPOINT"] == "localhost:7234"
+    assert env["WORKSPACE_ROOT"] == contract.workspace_mount
+    assert dict(target.labels) == {"org.stigmer.agent-runner.smoke-session": "s1"}

@@ -2,8 +2,10 @@
 
 Like `build_tools.host` for the rest of the toolchain, this module is the one place that
 starts, inspects and stops containers for tests (through testcontainers' `DockerContainer`,
-i.e. the docker SDK); with `build_tools.temporal_api` (the questions asked to Temporal over
-gRPC) it is the container seam. Everything else receives these objects.
+i.e. the docker SDK); with `build_tools.testbed.temporal_api` (the questions asked to
+Temporal over gRPC) it is the container seam. Everything else receives these objects. The
+cold-start measurement (`build_tools.testbed.cold_start`) uses this module, never the
+other way round.
 
 Readiness is what Temporal itself reports, never a sleep: the server is ready when
 `DescribeNamespace` answers, the runner when `DescribeTaskQueue` lists an activity poller
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,24 +29,17 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.docker_client import DockerClient
 from testcontainers.core.waiting_utils import WaitStrategy
 
-from build_tools.config import ToolConfig
-from build_tools.docker import require_local_image
 from build_tools.errors import ConfigError
-from build_tools.host import Host
-from build_tools.report import Report
 from build_tools.runtime.contract_loader import Contract
 from build_tools.runtime.runner_log import runner_records
-from build_tools.runtime.upstream import supervisor_env
-from build_tools.startup import StartupTarget, measure_startup, report_and_gate
-from build_tools.temporal_api import (
+from build_tools.testbed.temporal_api import (
     DEFAULT_NAMESPACE,
-    TaskQueueProbe,
     describe_pollers,
     namespace_answers,
     poll_until,
     run_sync,
 )
-from build_tools.temporal_image import SERVER_COMMAND, SERVER_PORT
+from build_tools.testbed.temporal_image import SERVER_COMMAND, SERVER_PORT
 
 SMOKE_LABEL = "org.stigmer.agent-runner.smoke-session"
 LOOPBACK = "127.0.0.1"
@@ -317,61 +311,3 @@ def leftovers(session: str) -> list[str]:
         return found
     finally:
         client.close()
-
-
-# -- startup measurement (build_tools.startup) -------------------------------------------------
-
-
-def startup_target(
-    contract: Contract, image: str, temporal_address: str, *, session: str
-) -> StartupTarget:
-    """The image as stigmer-server's supervisor starts it on Linux: host network, no --user,
-    its environment (upstream b070f18 `startAgentRunner`) but for Temporal's address and the
-    task queue (`TASK_QUEUE`, the alias it passes), which each run sets to its own."""
-    queue = "TASK_QUEUE"
-    upstream = supervisor_env({"TEMPORAL_SERVICE_ADDRESS": temporal_address}, linux=True)
-    env = {key: value for key, value in upstream if key != queue}
-    check_env_names(contract, env)
-    return StartupTarget(
-        image=image,
-        env=tuple(env.items()),
-        queue_variable=queue,
-        network="host",
-        labels=((SMOKE_LABEL, session),),
-    )
-
-
-def run_startup_measurement(
-    config: ToolConfig,
-    host: Host,
-    image: str,
-    *,
-    runs: int,
-    report_dir: Path,
-    temporal_address: str | None = None,
-    session: str | None = None,
-) -> Report:
-    """Measure against `temporal_address` (else a Temporal container of its own); gate."""
-    from build_tools.build import engine_platform
-    from build_tools.runtime.contract_loader import read_contract
-    from build_tools.temporal_image import ensure_temporal_image
-
-    host.docker.ensure()
-    require_local_image(host.docker, image)
-    contract = read_contract(config.project_root)
-    label = session or f"startup-{uuid.uuid4().hex[:10]}"
-    with contextlib.ExitStack() as stack:
-        if temporal_address is None:
-            temporal_image = ensure_temporal_image(config, host)
-            server = stack.enter_context(TemporalContainer(temporal_image, session=label))
-            temporal_address = server.address
-        probe = stack.enter_context(TaskQueueProbe(temporal_address))
-        result = measure_startup(
-            host,
-            startup_target(contract, image, temporal_address, session=label),
-            probe.pollers,
-            platform=engine_platform(host),
-            ready_event=contract.ready_event,
-            runs=runs,
-        )
-    return report_and_gate(result, config.budgets, report_dir, host.process.environment())

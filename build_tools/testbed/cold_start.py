@@ -13,29 +13,36 @@ in the same run, so the ratio says how much the runner adds to what any Python i
 Idle memory is the engine's figure for the container (`docker stats`) after it became ready
 and settled. The medians are gated against `config.budgets`.
 
-Argument lists are computed by pure functions; docker is driven through `Host.run` and the
-poller check is a callable (see `build_tools.containers.TaskQueueProbe`).
+Argument lists are computed by pure functions; docker is driven through the docker part
+(`build_tools.docker`) and the poller check is a callable (see
+`build_tools.testbed.temporal_api.TaskQueueProbe`). The containers come from
+`build_tools.testbed.containers`, which never imports this module.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
+import contextlib
 import statistics
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from build_tools.build import engine_platform
 from build_tools.config import Budgets, ToolConfig
+from build_tools.docker import require_local_image
 from build_tools.errors import BudgetExceededError, ConfigError, RuntimeContainerError
 from build_tools.host import Host
 from build_tools.report import Report, Row, default_report_dir, write_report
-from build_tools.runtime.runner_log import LogLineParser, parse_runner_line
+from build_tools.runtime.contract_loader import Contract, read_contract
+from build_tools.runtime.upstream import supervisor_env
+from build_tools.testbed.containers import SMOKE_LABEL, TemporalContainer, check_env_names
+from build_tools.testbed.docker_output import memory_bytes, parse_log_lines, parse_timestamp
+from build_tools.testbed.temporal_api import TaskQueueProbe
+from build_tools.testbed.temporal_image import ensure_temporal_image
 
 DEFAULT_RUNS = 5
 # After ready the runner preloads its agent code; docker stats then samples for ~1.5 s more.
@@ -51,16 +58,6 @@ IDLE_MEMORY_GOAL_MB = 80.0
 REPORT_STEM = "startup"
 # Log messages (lower case, substring) that mean "connected to Temporal", if the runner has one.
 CONNECTED_MARKERS = ("temporal connected", "connected to temporal")
-_UNITS = {
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-}
-_SIZE = re.compile(r"^\s*([0-9.]+)\s*([a-zA-Z]+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -108,19 +105,18 @@ def _common_args(target: StartupTarget, name: str) -> list[str]:
     return args
 
 
-def run_argv(target: StartupTarget, name: str, task_queue: str) -> list[str]:
+def run_args(target: StartupTarget, name: str, task_queue: str) -> list[str]:
+    """`docker run` arguments of one cold start (detached)."""
     env = [*target.env, (target.queue_variable, task_queue)]
-    args = ["docker", "run", "--detach", *_common_args(target, name)]
+    args = ["--detach", *_common_args(target, name)]
     for key, value in env:
         args += ["--env", f"{key}={value}"]
     return [*args, target.image]
 
 
-def floor_argv(target: StartupTarget, name: str) -> list[str]:
+def floor_args(target: StartupTarget, name: str) -> list[str]:
     """Same image, user and network; the interpreter alone (attached: returns on exit)."""
     return [
-        "docker",
-        "run",
         *_common_args(target, name),
         "--entrypoint",
         target.python,
@@ -128,44 +124,6 @@ def floor_argv(target: StartupTarget, name: str) -> list[str]:
         "-c",
         "pass",
     ]
-
-
-def parse_timestamp(text: str) -> float:
-    """RFC 3339 with nanoseconds, as docker prints it -> POSIX seconds (microseconds kept)."""
-    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text.strip())
-    if not match:
-        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
-    whole, fraction, zone = match.groups()
-    stamp = datetime.fromisoformat(whole + (fraction or "")[:7] + zone.replace("Z", "+00:00"))
-    return stamp.timestamp()
-
-
-def parse_log_lines(
-    text: str, parse: LogLineParser | None = None
-) -> list[tuple[float, dict[str, Any] | None]]:
-    """`docker logs --timestamps` output -> (docker's time, the runner's record or None for
-    a line not in the runner's format) per line, in order. `parse` defaults to the
-    contract's `parse_log_line`."""
-    lines = []
-    for raw in text.splitlines():
-        stamp, _, rest = raw.partition(" ")
-        try:
-            when = parse_timestamp(stamp)
-        except ValueError:
-            continue
-        lines.append((when, parse_runner_line(rest, parse)))
-    return sorted(lines, key=lambda line: line[0])
-
-
-def memory_bytes(stats: Mapping[str, Any]) -> int:
-    """`docker stats --format '{{json .}}'` -> the container's memory use in bytes."""
-    used = str(stats.get("MemUsage", "")).split("/")[0]
-    match = _SIZE.match(used)
-    if not match or match.group(2).lower() not in _UNITS:
-        raise RuntimeContainerError(
-            "Reading the container's memory", f"docker stats said {used!r}", "Check the engine."
-        )
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 def cold_start_phases(
@@ -271,9 +229,59 @@ def gate(report: Report) -> None:
 # -- executor -------------------------------------------------------------------------------
 
 
+def startup_target(
+    contract: Contract, image: str, temporal_address: str, *, session: str
+) -> StartupTarget:
+    """The image as stigmer-server's supervisor starts it on Linux: host network, no --user,
+    its environment (upstream b070f18 `startAgentRunner`) but for Temporal's address and the
+    task queue (`TASK_QUEUE`, the alias it passes), which each run sets to its own."""
+    queue = "TASK_QUEUE"
+    upstream = supervisor_env({"TEMPORAL_SERVICE_ADDRESS": temporal_address}, linux=True)
+    env = {key: value for key, value in upstream if key != queue}
+    check_env_names(contract, env)
+    return StartupTarget(
+        image=image,
+        env=tuple(env.items()),
+        queue_variable=queue,
+        network="host",
+        labels=((SMOKE_LABEL, session),),
+    )
+
+
+def run_startup_measurement(
+    config: ToolConfig,
+    host: Host,
+    image: str,
+    *,
+    runs: int,
+    report_dir: Path,
+    temporal_address: str | None = None,
+    session: str | None = None,
+) -> Report:
+    """Measure against `temporal_address` (else a Temporal container of its own); gate."""
+    host.docker.ensure()
+    require_local_image(host.docker, image)
+    contract = read_contract(config.project_root)
+    label = session or f"startup-{uuid.uuid4().hex[:10]}"
+    with contextlib.ExitStack() as stack:
+        if temporal_address is None:
+            temporal_image = ensure_temporal_image(config, host)
+            server = stack.enter_context(TemporalContainer(temporal_image, session=label))
+            temporal_address = server.address
+        probe = stack.enter_context(TaskQueueProbe(temporal_address))
+        result = measure_startup(
+            host,
+            startup_target(contract, image, temporal_address, session=label),
+            probe.pollers,
+            platform=engine_platform(host),
+            ready_event=contract.ready_event,
+            runs=runs,
+        )
+    return report_and_gate(result, config.budgets, report_dir, host.process.environment())
+
+
 def _inspect_state(host: Host, container: str) -> dict[str, Any]:
-    result = host.process.run(["docker", "inspect", "--format", "{{json .State}}", container])
-    state: dict[str, Any] = json.loads(result.stdout)
+    state: dict[str, Any] = (host.docker.container_inspect(container) or {}).get("State") or {}
     return state
 
 
@@ -292,7 +300,7 @@ def measure_cold_start(
     name = f"agent-runner-startup-{uuid.uuid4().hex[:10]}"
     queue = f"startup-{uuid.uuid4().hex[:10]}"
     t0 = clock()
-    host.process.run(run_argv(target, name, queue))
+    host.docker.container_run(run_args(target, name, queue), env={})
     try:
         checked = t0
         while not pollers(queue):
@@ -302,11 +310,10 @@ def measure_cold_start(
             checked = clock()
             state = _inspect_state(host, name)
             if not state.get("Running"):
-                logs = host.process.run(["docker", "logs", name], check=False)
+                said = "".join(host.docker.container_logs(name, ()))
                 raise RuntimeContainerError(
                     f"Cold start of {target.image}",
-                    f"the container exited with {state.get('ExitCode')}: "
-                    f"{(logs.stderr or logs.stdout).strip()[-400:]}",
+                    f"the container exited with {state.get('ExitCode')}: {said.strip()[-400:]}",
                     "Run the image by hand with the same environment and read its log.",
                 )
             if clock() - t0 > timeout:
@@ -318,22 +325,20 @@ def measure_cold_start(
             sleep(POLL_INTERVAL_SECONDS)
         poller_at = clock()
         sleep(settle_seconds)
-        stats = host.process.run(["docker", "stats", "--no-stream", "--format", "{{json .}}", name])
-        memory = memory_bytes(json.loads(stats.stdout))
+        memory = memory_bytes(host.docker.container_stats(name))
         state = _inspect_state(host, name)
-        logs = host.process.run(["docker", "logs", "--timestamps", name])
-        lines = parse_log_lines(logs.stdout + "\n" + logs.stderr)
+        lines = parse_log_lines("".join(host.docker.container_logs(name, ("--timestamps",))))
         started = parse_timestamp(str(state["StartedAt"]))
         phases = cold_start_phases(
             t0, started, lines, poller_at, ready_event=ready_event, memory=memory
         )
         stop_started = clock()
-        host.process.run(["docker", "stop", "--time", str(STOP_TIMEOUT_SECONDS), name])
+        host.docker.container_stop(name, timeout_seconds=STOP_TIMEOUT_SECONDS)
         stop_seconds = round(clock() - stop_started, 4)
         exit_code = int(_inspect_state(host, name).get("ExitCode", -1))
         return replace(phases, stop_seconds=stop_seconds, stop_exit_code=exit_code)
     finally:
-        host.process.run(["docker", "rm", "--force", name], check=False)
+        host.docker.container_remove(name)
 
 
 def measure_floor(
@@ -342,10 +347,10 @@ def measure_floor(
     name = f"agent-runner-floor-{uuid.uuid4().hex[:10]}"
     t0 = clock()
     try:
-        host.process.run(floor_argv(target, name))
+        host.docker.container_run(floor_args(target, name), env={})
         return round(clock() - t0, 4)
     finally:
-        host.process.run(["docker", "rm", "--force", name], check=False)
+        host.docker.container_remove(name)
 
 
 def measure_startup(
@@ -382,8 +387,6 @@ def report_and_gate(
 
 def run_startup(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
     """CLI handler of `startup`: a Temporal container, N cold starts, report, gate."""
-    from build_tools.containers import run_startup_measurement
-
     if args.runs < 1:
         raise ConfigError(
             f"Reading --runs {args.runs}", "it is not a positive number", "Use --runs 1 or more."
