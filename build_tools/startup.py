@@ -19,7 +19,6 @@ poller check is a callable (see `build_tools.containers.TaskQueueProbe`).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import statistics
@@ -34,6 +33,7 @@ from typing import Any
 from build_tools.config import Budgets, ToolConfig
 from build_tools.errors import BudgetExceededError, ConfigError, RuntimeContainerError
 from build_tools.host import Host
+from build_tools.options import StartupArguments
 from build_tools.report import Report, Row, default_report_dir, write_report
 from build_tools.runtime.runner_log import LogLineParser, parse_runner_line
 
@@ -380,7 +380,7 @@ def report_and_gate(
     return report
 
 
-def run_startup(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+def run_startup(args: StartupArguments, config: ToolConfig, host: Host) -> int:
     """CLI handler of `startup`: a Temporal container, N cold starts, report, gate."""
     from build_tools.containers import run_startup_measurement
 
@@ -388,7 +388,7 @@ def run_startup(args: argparse.Namespace, config: ToolConfig, host: Host) -> int
         raise ConfigError(
             f"Reading --runs {args.runs}", "it is not a positive number", "Use --runs 1 or more."
         )
-    report_dir = getattr(args, "report_dir", None) or default_report_dir(config.project_root)
+    report_dir = args.report_dir or default_report_dir(config.project_root)
     report = run_startup_measurement(
         config, host, args.image, runs=args.runs, report_dir=report_dir
     )
