@@ -10,7 +10,6 @@ multi-platform tag that `FROM` resolves for both platforms.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 import time
@@ -23,6 +22,8 @@ from build_tools.config import ToolConfig
 from build_tools.debian_rootfs import SUITE, RootfsFacts, debian_mirror, finish_rootfs
 from build_tools.errors import BuildError, BuildToolsError, ConfigError, RegistryError
 from build_tools.host import Host
+from build_tools.options import BaseImageArguments
+from build_tools.platforms import PLATFORMS
 from build_tools.registry import image_manifests
 
 PACKAGES = (
@@ -43,7 +44,6 @@ IMAGE_CHANGES = (
     "ENV LANG=C.UTF-8",
     'CMD ["python3"]',
 )
-_ARCHES = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
 # Bump when finish_rootfs changes what it produces; the package list is hashed on its own.
 _FINISH_ROOTFS_REVISION = "1"
 RECIPE_ANNOTATION = "org.stigmer.agent-runner.base-recipe"
@@ -106,12 +106,12 @@ def plan_base_image(
     split_tag(tag)
     steps = []
     for platform in platforms:
-        arch = _ARCHES[platform]
+        arch = PLATFORMS[platform].docker_arch  # names the files and the per-arch tag
         raw_tar = work_dir / f"mmdebstrap-{arch}.tar"
         argv = (
             "mmdebstrap",
             "--variant=extract",
-            f"--arch={arch}",
+            f"--arch={PLATFORMS[platform].debian_arch}",
             "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
             # The lists tell which archive state the image holds; finish_rootfs drops them.
             "--skip=cleanup/apt/lists",
@@ -205,7 +205,7 @@ def execute(plan: BaseImagePlan, host: Host, out: IO[str]) -> list[StepReport]:
 
 
 def run_base_image(
-    args: argparse.Namespace,
+    args: BaseImageArguments,
     config: ToolConfig,
     host: Host,
     *,
@@ -214,7 +214,7 @@ def run_base_image(
 ) -> int:
     """`base-image`: make sure the offline base exists with every configured platform."""
     out = out or sys.stdout
-    force, dry_run = bool(args.force), bool(args.dry_run)
+    force, dry_run = args.force, args.dry_run
     split_tag(config.offline_base_image)
     if not dry_run:
         host.docker.ensure()

@@ -15,7 +15,6 @@ apart.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
@@ -30,7 +29,10 @@ from build_tools.config import ToolConfig
 from build_tools.docker import BuildxRequest, stderr_log
 from build_tools.errors import BuildError
 from build_tools.host import Host
+from build_tools.options import BenchArguments
 from build_tools.plan import BuildOptions, SourceInfo, make_build_plan
+from build_tools.platforms import LINUX_AMD64, LINUX_ARM64
+from build_tools.project import RUNNER_SOURCES
 from build_tools.report import Report, Row, default_report_dir, to_markdown, write_report
 from build_tools.wheelhouse import prepare_image_wheelhouse
 
@@ -41,8 +43,8 @@ RequestMaker = Callable[[ToolConfig, str, str, bool], BuildxRequest]
 BENCH_REPOSITORY = "bench/agent-runner"
 WARM_GOAL = 0.1  # warm rebuild time / cold build time
 ARM64_GOAL = 1.5  # cold arm64 build time / cold amd64 build time
-AMD64, ARM64 = "linux/amd64", "linux/arm64"
-CODE_DIR = Path("agent-runner") / "src"
+AMD64, ARM64 = LINUX_AMD64.name, LINUX_ARM64.name
+CODE_DIR = RUNNER_SOURCES
 # Never part of an image's context: VCS data, caches, and generated files other than the
 # wheelhouse (large, and re-created by other commands).
 _SKIPPED_AT_ROOT = {".git", ".nox", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", "dist"}
@@ -200,7 +202,7 @@ def bench_report(
             Row.gated("arm64/amd64 cold build time", "cold builds", ratio, "ratio", ARM64_GOAL)
         )
     else:
-        notes.append("No arm64 build in this run (linux/arm64 is not a configured platform).")
+        notes.append(f"No arm64 build in this run ({ARM64} is not a configured platform).")
     rows.extend(extra_rows)
     return Report("Build benchmark", tuple(rows), tuple(notes), details)
 
@@ -230,7 +232,7 @@ Preparer = Callable[[ToolConfig, Sequence[str], Host, IO[str]], None]
 
 
 def run_bench(
-    args: argparse.Namespace,
+    args: BenchArguments,
     config: ToolConfig,
     host: Host,
     *,
@@ -266,7 +268,7 @@ def run_bench(
         "changed_file": str(code_file(source).relative_to(source)),
     }
     report = bench_report(timings, (wheelhouse_row,), details)
-    report_dir = getattr(args, "report_dir", None) or default_report_dir(config.project_root)
+    report_dir = args.report_dir or default_report_dir(config.project_root)
     json_path, md_path = write_report(report, report_dir, "bench", env=host.process.environment())
     out.write(to_markdown(report))
     out.write(f"bench: wrote {json_path} and {md_path}\n")

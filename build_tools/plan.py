@@ -17,6 +17,7 @@ from typing import Any
 from build_tools.config import ToolConfig
 from build_tools.docker import BuildxRequest
 from build_tools.errors import ConfigError
+from build_tools.runtime.contract_loader import Contract
 
 DEFAULT_TAG = "dev"
 UNKNOWN_REVISION = "unknown"
@@ -35,7 +36,8 @@ _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """The `build` command line, minus what `ToolConfig` already resolved."""
+    """What a build is asked for: the `build` command line (`options.BuildArguments`) minus
+    what `ToolConfig` already resolved, or what publish and bench ask for."""
 
     host_platform: str  # the engine's platform, e.g. linux/amd64
     platforms: tuple[str, ...] | None = None  # explicit --platform; None: the default
@@ -48,22 +50,13 @@ class BuildOptions:
 
 
 @dataclass(frozen=True)
-class RuntimeContract:
-    """The values the image must agree on with agent-runner's `contract.py`."""
-
-    uid: int
-    gid: int
-    workspace: str
-
-
-@dataclass(frozen=True)
 class SourceInfo:
     """Facts read from the source tree (through the Host) for labels and build args."""
 
     revision: str  # git commit, or "unknown" outside a git checkout
     project_version: str  # agent-runner's pyproject version
     source_url: str  # where the source lives ("" when unknown)
-    runtime: RuntimeContract
+    runtime: Contract  # the uid, gid and workspace the image must agree on
 
 
 @dataclass(frozen=True)
@@ -217,9 +210,9 @@ def make_build_plan(
         "CREATED": created_timestamp(source_date),
         "SOURCE_DATE_EPOCH": str(epoch_seconds(source_date)),
         "SOURCE": source.source_url,
-        "RUNTIME_UID": str(source.runtime.uid),
-        "RUNTIME_GID": str(source.runtime.gid),
-        "WORKSPACE": source.runtime.workspace,
+        "RUNTIME_UID": str(source.runtime.runtime_uid),
+        "RUNTIME_GID": str(source.runtime.runtime_gid),
+        "WORKSPACE": source.runtime.workspace_mount,
     }
     if options.bytecode is not None:
         build_args["COMPILE_BYTECODE"] = "1" if options.bytecode else "0"

@@ -12,7 +12,6 @@ version, which the `test` extra pins.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.resources
 import tempfile
@@ -22,8 +21,10 @@ from types import ModuleType
 from build_tools.config import ToolConfig
 from build_tools.errors import ConfigError, ExternalCommandError
 from build_tools.host import Host
+from build_tools.options import ProtosArguments
+from build_tools.project import RUNNER_SOURCES
 
-PROTO_ROOT = Path("agent-runner/src")  # the -I root: imports read "agent_runner/wire/x.proto"
+PROTO_ROOT = RUNNER_SOURCES  # the -I root: imports read "agent_runner/wire/x.proto"
 WIRE_DIR = Path("agent_runner/wire")  # relative to PROTO_ROOT
 GENERATED_PATTERNS = ("*_pb2.py", "*_pb2.pyi")
 _WHAT = "Generating agent-runner's protobuf code"
@@ -114,7 +115,7 @@ def sync(generated_root: Path, target_root: Path) -> list[str]:
     return sorted(changes)
 
 
-def run_protos(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+def run_protos(args: ProtosArguments, config: ToolConfig, host: Host) -> int:
     proto_root = config.project_root / PROTO_ROOT
     with tempfile.TemporaryDirectory(prefix="agent-runner-protos-") as scratch:
         fresh = Path(scratch)

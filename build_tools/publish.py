@@ -25,7 +25,6 @@ release workflow in GitHub's attestation store against the index digest; see rel
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -33,12 +32,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import semver
-import tomlkit
 
 from build_tools.config import ToolConfig
 from build_tools.docker import BuildxRequest, stderr_log
 from build_tools.errors import RegistryError, ReleaseError
 from build_tools.host import Host
+from build_tools.options import PublishArguments
+from build_tools.project import RUNNER_PYPROJECT, read_project_version
 from build_tools.registry import index_entries
 from build_tools.tags import (
     LATEST,
@@ -50,6 +50,7 @@ from build_tools.tags import (
     published_versions,
     sha_tag,
 )
+from build_tools.versioning import version_from_tag
 
 VERSION_LABEL = "org.opencontainers.image.version"
 REVISION_LABEL = "org.opencontainers.image.revision"
@@ -73,6 +74,11 @@ class PublishPlan:
         return sha_tag(self.revision[:12])
 
     @property
+    def staging_ref(self) -> str:
+        """Where the build is pushed before any check: the commit's `sha-<short>` tag."""
+        return self.ref(self.staging_tag)
+
+    @property
     def version_tags(self) -> tuple[str, ...]:
         return tuple(tag for tag in self.tags if is_version_tag(tag))
 
@@ -89,6 +95,24 @@ def plan_publish(
 ) -> PublishPlan:
     tags = plan_tags(version, published, revision[:12])
     return PublishPlan(repository, version, revision, tuple(platforms), tags)
+
+
+def staging_request(plan: PublishPlan, build: BuildxRequest, metadata_file: Path) -> BuildxRequest:
+    """The staging push of `build` (what to build: context, Dockerfile, build args): every
+    planned platform, only the staging tag, the version and revision labels, pushed without
+    attestations; buildx writes the index digest to `metadata_file`."""
+    labels = {**build.labels, VERSION_LABEL: str(plan.version), REVISION_LABEL: plan.revision}
+    return replace(
+        build,
+        platforms=plan.platforms,
+        tags=(plan.staging_ref,),
+        labels=labels,
+        push=True,
+        load=False,
+        provenance=False,
+        sbom=False,
+        metadata_file=metadata_file,
+    )
 
 
 # -- deciding, from what the registry holds -------------------------------------------------
@@ -236,7 +260,7 @@ def describe(plan: PublishPlan, state: RegistryState, decision: PublishDecision)
         return "\n".join(lines)
     staged = state.tags.get(plan.staging_tag)
     lines.append(
-        f"  push {plan.ref(plan.staging_tag)} (all platforms, then checks; no other tag yet)"
+        f"  push {plan.staging_ref} (all platforms, then checks; no other tag yet)"
         + (f"; now {staged}, a build no release points at" if staged else "")
     )
     for tag in plan.tags:
@@ -253,23 +277,11 @@ def current_digests(host: Host, plan: PublishPlan) -> dict[str, str | None]:
 # -- doing -----------------------------------------------------------------------------------
 
 
-def push_build(host: Host, plan: PublishPlan, request: BuildxRequest) -> str:
+def push_build(host: Host, plan: PublishPlan, build: BuildxRequest) -> str:
     """Build and push every platform under the staging tag; return the index digest."""
     with tempfile.TemporaryDirectory(prefix="agent-runner-publish-") as scratch:
         metadata = Path(scratch) / "metadata.json"
-        labels = {**request.labels, VERSION_LABEL: str(plan.version), REVISION_LABEL: plan.revision}
-        pushed = replace(
-            request,
-            platforms=plan.platforms,
-            tags=(plan.ref(plan.staging_tag),),
-            labels=labels,
-            push=True,
-            load=False,
-            provenance=False,
-            sbom=False,
-            metadata_file=metadata,
-        )
-        host.docker.buildx_build(pushed, log=stderr_log())
+        host.docker.buildx_build(staging_request(plan, build, metadata), log=stderr_log())
         digest: str = json.loads(metadata.read_text(encoding="utf-8"))["containerimage.digest"]
     return digest
 
@@ -369,17 +381,14 @@ def publish(
     return digest
 
 
-def resolve(host: Host, repository: str, version: str) -> str:
-    """The pinned reference the CLI of `version` (`X.Y.Z` or `vX.Y.Z`) pulls:
-    `repository:X.Y.Z@sha256:...` (`vX.Y.Z` points at the same digest)."""
-    from build_tools.versioning import parse_version
-
-    parsed = parse_version(version.removeprefix("v"))
-    ref = f"{repository}:{parsed}"
+def resolve(host: Host, repository: str, version: semver.Version) -> str:
+    """The pinned reference the CLI of `version` pulls: `repository:X.Y.Z@sha256:...`
+    (`vX.Y.Z` points at the same digest)."""
+    ref = f"{repository}:{version}"
     digest = host.docker.manifest_digest(ref)
     if digest is None:
         raise ReleaseError(
-            f"Resolving agent-runner {parsed}",
+            f"Resolving agent-runner {version}",
             f"{ref} was never published",
             "Use a released version (see the registry's tags), or publish it: nox -s publish.",
         )
@@ -388,9 +397,6 @@ def resolve(host: Host, repository: str, version: str) -> str:
 
 def release_from_head(host: Host, root: Path) -> tuple[semver.Version, str]:
     """The version of the `vX.Y.Z` tag on HEAD and the commit; refuses drift or no tag."""
-    from build_tools.release import PYPROJECT, read_exact
-    from build_tools.versioning import version_from_tag
-
     revision = host.git.run(["rev-parse", "HEAD"], cwd=root).strip()
     tags = host.git.run(["tag", "--points-at", "HEAD", "--list", "v*"], cwd=root).split()
     versions = [v for tag in tags if (v := version_from_tag(tag)) is not None]
@@ -400,18 +406,18 @@ def release_from_head(host: Host, root: Path) -> tuple[semver.Version, str]:
             f"it carries {len(versions)} release tags ({', '.join(tags) or 'none'}), not one",
             "Check out the release tag (git checkout vX.Y.Z) made by nox -s release.",
         )
-    declared = str(tomlkit.parse(read_exact(root / PYPROJECT))["project"]["version"])
+    declared = read_project_version(root / RUNNER_PYPROJECT)
     if declared != str(versions[0]):
         raise ReleaseError(
             f"Publishing {versions[0]}",
-            f"{PYPROJECT} says version {declared}",
+            f"{RUNNER_PYPROJECT} says version {declared}",
             "Cut releases with nox -s release so the tag and the version cannot drift.",
         )
     return versions[0], revision
 
 
 def image_request(config: ToolConfig, host: Host, version: semver.Version) -> BuildxRequest:
-    """The agent-runner image build from the build plan (`push_build` sets tags and push)."""
+    """The agent-runner image build from the build plan (`staging_request` says where to)."""
     from build_tools.build import gather_source_info, source_date
     from build_tools.plan import BuildOptions, make_build_plan
     from build_tools.wheelhouse import prepare_image_wheelhouse
@@ -436,7 +442,7 @@ IMAGE_START = StartCheck(
 )
 
 
-def run_publish(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+def run_publish(args: PublishArguments, config: ToolConfig, host: Host) -> int:
     from build_tools.size import enforce_size_budget, measure_pushed
 
     version, revision = release_from_head(host, config.project_root)

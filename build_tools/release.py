@@ -13,9 +13,10 @@ Any failure while writing restores the files, the index, HEAD and the tag list.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
+import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,11 @@ from build_tools import changelog
 from build_tools.config import ToolConfig
 from build_tools.errors import BuildToolsError, GitError, ReleaseError
 from build_tools.host import Host
-from build_tools.tags import check_release_tags
+from build_tools.options import ReleaseArguments, ReleaseNotesArguments
+from build_tools.project import RUNNER_LOCK, RUNNER_PACKAGE_INIT, RUNNER_PYPROJECT, read_exact
+from build_tools.tags import check_release_tags, published_versions
 from build_tools.versioning import (
+    VersionRequest,
     is_version,
     line_for_branch,
     next_version,
@@ -36,9 +40,6 @@ from build_tools.versioning import (
     version_from_tag,
 )
 
-PYPROJECT = "agent-runner/pyproject.toml"
-LOCK = "agent-runner/requirements.lock"
-PACKAGE_INIT = "agent-runner/src/agent_runner/__init__.py"
 _DUNDER_VERSION = re.compile(r'^__version__ = "([^"]+)"$', re.MULTILINE)
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _LOCK_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.MULTILINE)
@@ -55,7 +56,7 @@ class ReleasePlan:
     branch: str
     head: str
     previous: semver.Version | None
-    files: dict[str, tuple[str, str]]  # path -> (current text, new text); changed files only
+    files: dict[Path, tuple[str, str]]  # relative path -> (current text, new text); changed only
     commit_message: str | None  # None: the files already say `version`, the tag goes on HEAD
     notes: str
 
@@ -73,7 +74,7 @@ class ReleasePlan:
         return "\n".join(lines)
 
 
-def _project_table(document: tomlkit.TOMLDocument, what: str) -> Any:
+def _project_table(document: Mapping[str, Any], what: str) -> Any:
     project = document.get("project")
     if project is None or "version" not in project:
         raise ReleaseError(
@@ -84,10 +85,10 @@ def _project_table(document: tomlkit.TOMLDocument, what: str) -> Any:
 
 def manifest_version(text: str) -> semver.Version:
     """The pyproject's `project.version`, which must itself be a release version."""
-    declared = str(_project_table(tomlkit.parse(text), f"Reading {PYPROJECT}")["version"])
+    declared = str(_project_table(tomllib.loads(text), f"Reading {RUNNER_PYPROJECT}")["version"])
     if not is_version(declared):
         raise ReleaseError(
-            f"Reading {PYPROJECT}",
+            f"Reading {RUNNER_PYPROJECT}",
             f"its version {declared!r} is not a release version (X.Y.Z[-label.N])",
             "Set it to the last released version (or 0.1.0 before the first release), "
             "commit, and retry.",
@@ -98,7 +99,7 @@ def manifest_version(text: str) -> semver.Version:
 def set_pyproject_version(text: str, version: semver.Version) -> str:
     """The same document with only `project.version` changed."""
     document = tomlkit.parse(text)
-    _project_table(document, f"Bumping {PYPROJECT}")["version"] = str(version)
+    _project_table(document, f"Bumping {RUNNER_PYPROJECT}")["version"] = str(version)
     return tomlkit.dumps(document)
 
 
@@ -106,7 +107,7 @@ def set_package_version(text: str, expected: str, version: semver.Version) -> st
     found = _DUNDER_VERSION.findall(text)
     if found != [expected]:
         raise ReleaseError(
-            f"Bumping {PACKAGE_INIT}",
+            f"Bumping {RUNNER_PACKAGE_INIT}",
             f"its __version__ is {found or 'missing'}, not the pyproject's {expected}",
             "Make both say the same version (or drop __version__), commit, and retry.",
         )
@@ -115,23 +116,18 @@ def set_package_version(text: str, expected: str, version: semver.Version) -> st
 
 def lock_problems(pyproject_text: str, lock_text: str, version: semver.Version) -> list[str]:
     """Why the lock does not match agent-runner's dependencies; empty when consistent."""
-    document = tomlkit.parse(pyproject_text)
+    document = tomllib.loads(pyproject_text)
     wanted = [str(item) for item in document.get("project", {}).get("dependencies", [])]
     pins = {_normalize(name): pin for name, pin in _LOCK_PIN.findall(lock_text)}
     problems = []
     for requirement in wanted:
         match = _REQUIREMENT_NAME.match(requirement)
         if match and _normalize(match[1]) not in pins:
-            problems.append(f"{requirement!r} is not pinned in {LOCK}")
+            problems.append(f"{requirement!r} is not pinned in {RUNNER_LOCK}")
     own = pins.get(_normalize(str(document["project"]["name"])))
     if own is not None and own != str(version):
-        problems.append(f"{LOCK} pins agent-runner itself at {own}")
+        problems.append(f"{RUNNER_LOCK} pins agent-runner itself at {own}")
     return problems
-
-
-def read_exact(path: Path) -> str:
-    # Bytes, not read_text: universal newlines would make a rollback differ from the original.
-    return path.read_bytes().decode("utf-8")
 
 
 def _git_lines(host: Host, root: Path, *args: str) -> list[str]:
@@ -178,7 +174,9 @@ def release_notes(root: Path, host: Host, tag: str) -> str:
     return changelog.assemble_notes(f"agent-runner {version}", entries)
 
 
-def plan_release(root: Path, host: Host, requested: str, published: list[str]) -> ReleasePlan:
+def plan_release(
+    root: Path, host: Host, requested: VersionRequest, published: Sequence[semver.Version]
+) -> ReleasePlan:
     """Check every precondition and compute every write; touches nothing."""
     dirty = _git_lines(host, root, "status", "--porcelain", "--untracked-files=all")
     if dirty:
@@ -191,8 +189,8 @@ def plan_release(root: Path, host: Host, requested: str, published: list[str]) -
     line = line_for_branch(branch)
     head = host.git.run(["rev-parse", "HEAD"], cwd=root).strip()
     local = [v for t in _git_lines(host, root, "tag", "--list", "v*") if (v := version_from_tag(t))]
-    in_registry = [semver.Version.parse(v) for v in published]
-    pyproject_text = read_exact(root / PYPROJECT)
+    in_registry = list(published)
+    pyproject_text = read_exact(root / RUNNER_PYPROJECT)
     current = manifest_version(pyproject_text)
     version = next_version(requested, [*local, *in_registry], line, current)
     check_release_tags(version)  # before any write: git's tag and every image tag
@@ -211,16 +209,19 @@ def plan_release(root: Path, host: Host, requested: str, published: list[str]) -
             'Add one: nox -s changelog -- --type fix "what changed", commit, and retry.',
         )
 
-    files = {PYPROJECT: (pyproject_text, set_pyproject_version(pyproject_text, version))}
-    init = root / PACKAGE_INIT
+    files = {RUNNER_PYPROJECT: (pyproject_text, set_pyproject_version(pyproject_text, version))}
+    init = root / RUNNER_PACKAGE_INIT
     if init.is_file() and _DUNDER_VERSION.search(init_text := read_exact(init)):
-        files[PACKAGE_INIT] = (init_text, set_package_version(init_text, str(current), version))
+        files[RUNNER_PACKAGE_INIT] = (
+            init_text,
+            set_package_version(init_text, str(current), version),
+        )
     # Only what changes is written: releasing the version already declared commits nothing.
     files = {path: texts for path, texts in files.items() if texts[0] != texts[1]}
-    problems = lock_problems(pyproject_text, read_exact(root / LOCK), version)
+    problems = lock_problems(pyproject_text, read_exact(root / RUNNER_LOCK), version)
     if problems:
         raise ReleaseError(
-            f"Checking {LOCK}",
+            f"Checking {RUNNER_LOCK}",
             "; ".join(problems),
             "Regenerate the lock (see its header), commit it, and retry.",
         )
@@ -244,7 +245,7 @@ def execute_release(plan: ReleasePlan, root: Path, host: Host) -> None:
         if plan.commit_message is not None:  # never an empty commit
             for path, (_, new_text) in plan.files.items():
                 (root / path).write_bytes(new_text.encode("utf-8"))
-            host.git.run(["add", "--", *plan.files], cwd=root)
+            host.git.run(["add", "--", *map(str, plan.files)], cwd=root)
             host.git.run(["commit", "--quiet", "-m", plan.commit_message], cwd=root)
         host.git.run(
             ["tag", "--annotate", plan.tag, "--cleanup=verbatim", "-m", plan.notes], cwd=root
@@ -281,17 +282,15 @@ def _roll_back(plan: ReleasePlan, root: Path, host: Host, tagged: bool) -> None:
         (root / path).write_bytes(old_text.encode("utf-8"))
 
 
-def run_release_notes(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+def run_release_notes(args: ReleaseNotesArguments, config: ToolConfig, host: Host) -> int:
     print(release_notes(config.project_root, host, args.tag), end="")
     return 0
 
 
-def run_release(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
-    from build_tools.publish import registry_versions
-
+def run_release(args: ReleaseArguments, config: ToolConfig, host: Host) -> int:
     root = config.project_root
-    published = [str(v) for v in registry_versions(host, f"{config.registry}/{config.image}")]
-    plan = plan_release(root, host, args.bump, published)
+    published = published_versions(host.registry.tags(f"{config.registry}/{config.image}"))
+    plan = plan_release(root, host, args.request, published)
     print(plan.describe())
     if args.dry_run:
         print("dry run: nothing written")

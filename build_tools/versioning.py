@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
+from typing import TypeAlias
 
 import semver
 
 from build_tools.errors import ReleaseError
 
-BUMPS = ("patch", "minor", "major")
 TAG_PREFIX = "v"
 MAIN_BRANCH = "main"
 # Always used with fullmatch; [0-9], not \d, which also matches non-ASCII digits.
@@ -37,6 +38,29 @@ def parse_version(text: str) -> semver.Version:
     if not is_version(text):
         raise ReleaseError(f"Reading version {text!r}", "it is not a release version", _FORMAT_FIX)
     return semver.Version.parse(text)
+
+
+class Bump(Enum):
+    """A release that bumps one part of the version."""
+
+    PATCH = "patch"
+    MINOR = "minor"
+    MAJOR = "major"
+
+
+BUMPS = tuple(bump.value for bump in Bump)
+# What `release` is asked for: a bump, or an explicit version (parsed once, on the command line).
+VersionRequest: TypeAlias = Bump | semver.Version
+
+
+def parse_request(text: str) -> VersionRequest:
+    """`patch|minor|major`, or an explicit release version (strictly, as `parse_version`)."""
+    return Bump(text) if text in BUMPS else parse_version(text)
+
+
+def parse_cli_version(text: str) -> semver.Version:
+    """A release version as the Stigmer CLI names it: `X.Y.Z`, or `vX.Y.Z` (its own version)."""
+    return parse_version(text.removeprefix(TAG_PREFIX))
 
 
 def is_version(text: str) -> bool:
@@ -88,12 +112,12 @@ def last_release(existing: Iterable[semver.Version], line: Line) -> semver.Versi
 
 
 def next_version(
-    requested: str,
+    requested: VersionRequest,
     existing: Iterable[semver.Version],
     line: Line,
     current: semver.Version | None = None,
 ) -> semver.Version:
-    """Resolve `patch|minor|major|X.Y.Z[-label.N]` against existing releases, or refuse.
+    """Resolve a bump or an explicit version against existing releases, or refuse.
 
     `current` is the manifest version. A bump starts from the higher of `current` (when it
     lies in the line) and the line's last release; with neither, from the line's X.Y.0 (or
@@ -104,11 +128,12 @@ def next_version(
     existing = list(existing)
     last = last_release(existing, line)
     floor = current if current is not None and line.contains(current) else None
-    if requested in BUMPS:
+    if isinstance(requested, Bump):
         base = max((v for v in (last, floor) if v is not None), default=None)
-        version = (base or semver.Version(*(*line.prefix, 0, 0, 0)[:3])).next_version(requested)
+        start = base or semver.Version(*(*line.prefix, 0, 0, 0)[:3])
+        version = start.next_version(requested.value)
     else:
-        version = parse_version(requested)
+        version = requested
     what = f"Releasing {version}"
     if not line.contains(version):
         raise ReleaseError(

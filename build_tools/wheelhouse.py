@@ -25,6 +25,7 @@ from typing import IO
 from build_tools.config import ToolConfig
 from build_tools.errors import ExternalCommandError, WheelhouseError
 from build_tools.host import Host
+from build_tools.platforms import LINUX_AMD64, LINUX_ARM64, PLATFORMS, Platform
 
 # pip is pinned by hash like everything else; it is run from its wheel inside the build.
 PIP_VERSION = "26.3"
@@ -33,13 +34,11 @@ PYTHON_VERSION = "3.13"  # the image's CPython minor (both bases)
 # Both bases are Debian 13, glibc 2.41: any manylinux wheel up to 2.41 runs there.
 MAX_GLIBC_MINOR = 41
 PLATFORM_TAGS_FILE = "pip-platforms.txt"
-_MACHINES = {"linux/amd64": ("amd64", "x86_64"), "linux/arm64": ("arm64", "aarch64")}
-SUPPORTED_PLATFORMS = tuple(_MACHINES)
-# The oldest glibc each architecture's manylinux wheels were ever built for.
-_MIN_GLIBC_MINOR = {"x86_64": 5, "aarch64": 17}
+# The oldest glibc each architecture's manylinux wheels were ever built for (by uname -m).
+_MIN_GLIBC_MINOR = {LINUX_AMD64.machine: 5, LINUX_ARM64.machine: 17}
 _LEGACY_ALIASES = {
-    "x86_64": ("manylinux2014", "manylinux2010", "manylinux1"),
-    "aarch64": ("manylinux2014",),
+    LINUX_AMD64.machine: ("manylinux2014", "manylinux2010", "manylinux1"),
+    LINUX_ARM64.machine: ("manylinux2014",),
 }
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;]+)\s*(?:;(.*))?$")
@@ -73,23 +72,23 @@ def normalize(name: str) -> str:
 
 def arch_of(platform: str) -> str:
     """Docker's TARGETARCH for a platform: the wheelhouse sub-directory name."""
-    return _machine(platform)[0]
+    return _supported(platform).docker_arch
 
 
-def _machine(platform: str) -> tuple[str, str]:
+def _supported(platform: str) -> Platform:
     try:
-        return _MACHINES[platform]
+        return PLATFORMS[platform]
     except KeyError:
         raise WheelhouseError(
             f"Choosing wheels for {platform}",
             "it is not a supported platform",
-            f"Use one of {', '.join(_MACHINES)}.",
+            f"Use one of {', '.join(PLATFORMS)}.",
         ) from None
 
 
 def pip_platform_tags(platform: str) -> tuple[str, ...]:
     """pip `--platform` tags for `platform`, most specific first."""
-    machine = _machine(platform)[1]
+    machine = _supported(platform).machine
     minors = range(MAX_GLIBC_MINOR, _MIN_GLIBC_MINOR[machine] - 1, -1)
     tags = [f"manylinux_2_{minor}_{machine}" for minor in minors]
     tags += [f"{alias}_{machine}" for alias in _LEGACY_ALIASES[machine]]
@@ -141,7 +140,7 @@ def target_environment(platform: str) -> dict[str, str]:
         "os_name": "posix",
         "sys_platform": "linux",
         "platform_system": "Linux",
-        "platform_machine": _machine(platform)[1],
+        "platform_machine": _supported(platform).machine,
         "python_version": PYTHON_VERSION,
         "python_full_version": f"{PYTHON_VERSION}.0",
     }

@@ -19,15 +19,10 @@ from typing import IO, Any
 from build_tools.config import ToolConfig, load_config
 from build_tools.errors import BuildToolsError, ConfigError
 from build_tools.host import Host, real_host
+from build_tools.project import find_project_root, require_checkout, runner_version
 from build_tools.runtime import lifecycle, nodocker
 from build_tools.runtime.compose import COMPOSE_FILE_NAME, render_compose
-from build_tools.runtime.contract_loader import (
-    Contract,
-    find_project_root,
-    read_contract,
-    require_checkout,
-    runner_version,
-)
+from build_tools.runtime.contract_loader import Contract, read_contract
 from build_tools.runtime.lifecycle import Clock
 from build_tools.runtime.logs_command import LogsRequest, show_logs
 from build_tools.runtime.spec import (

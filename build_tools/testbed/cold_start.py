@@ -21,7 +21,6 @@ Argument lists are computed by pure functions; docker is driven through the dock
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import statistics
 import time
@@ -36,6 +35,7 @@ from build_tools.config import Budgets, ToolConfig
 from build_tools.docker import require_local_image
 from build_tools.errors import BudgetExceededError, ConfigError, RuntimeContainerError
 from build_tools.host import Host
+from build_tools.options import StartupArguments
 from build_tools.report import Report, Row, default_report_dir, write_report
 from build_tools.runtime.contract_loader import Contract, read_contract
 from build_tools.runtime.upstream import supervisor_env
@@ -385,13 +385,13 @@ def report_and_gate(
     return report
 
 
-def run_startup(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+def run_startup(args: StartupArguments, config: ToolConfig, host: Host) -> int:
     """CLI handler of `startup`: a Temporal container, N cold starts, report, gate."""
     if args.runs < 1:
         raise ConfigError(
             f"Reading --runs {args.runs}", "it is not a positive number", "Use --runs 1 or more."
         )
-    report_dir = getattr(args, "report_dir", None) or default_report_dir(config.project_root)
+    report_dir = args.report_dir or default_report_dir(config.project_root)
     report = run_startup_measurement(
         config, host, args.image, runs=args.runs, report_dir=report_dir
     )

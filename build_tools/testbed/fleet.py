@@ -99,11 +99,12 @@ def parse_args(argv: Sequence[str]) -> FleetSettings:
     parser.add_argument("--image", default=FleetSettings.image)
     parser.add_argument("--report-dir", type=Path)
     args = parser.parse_args(list(argv))
-    for name in ("executions", "max_concurrency"):
-        if getattr(args, name) < 1:
-            raise ConfigError(
-                f"Reading --{name.replace('_', '-')}", "it is below 1", "Use 1 or more."
-            )
+    for flag, value in (
+        ("--executions", args.executions),
+        ("--max-concurrency", args.max_concurrency),
+    ):
+        if value < 1:
+            raise ConfigError(f"Reading {flag}", "it is below 1", "Use 1 or more.")
     if not args.model_delay >= 0:
         raise ConfigError("Reading --model-delay", "it is negative", "Use 0 or more seconds.")
     return FleetSettings(

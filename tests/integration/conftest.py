@@ -22,12 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.build import engine_platform, project_version
+from build_tools.build import engine_platform
 from build_tools.cli import run
 from build_tools.config import ToolConfig, load_config
 from build_tools.errors import ExternalCommandError, GitError
 from build_tools.host import Host, real_host
 from build_tools.plan import UNKNOWN_REVISION
+from build_tools.project import runner_version
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEST_REGISTRY = "127.0.0.1:5000"
@@ -118,7 +119,7 @@ def built_image(
         digest=_index_digest(pushed_ref),
         platforms=PLATFORMS,
         host_platform=engine_platform(docker_host),
-        version=project_version(build_config.agent_runner_dir),
+        version=runner_version(build_config.project_root),
         revision=revision,
         report_dir=report_dir,
     )

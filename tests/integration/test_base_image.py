@@ -7,7 +7,6 @@ Figures go to stdout (`pytest -s`) and to the JUnit properties.
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import re
@@ -23,6 +22,7 @@ from build_tools.base_image import platforms_in_index, run_base_image
 from build_tools.config import load_config
 from build_tools.docker import BuildxRequest, require_local_image
 from build_tools.host import Host, real_host
+from build_tools.options import BaseImageArguments
 from build_tools.size import measure_pushed
 
 TAG = "127.0.0.1:5000/agent-runner-base/test-python:3.13-trixie"
@@ -61,7 +61,7 @@ def _seed(host: Host, work: Path, *, force: bool) -> Build:
     )
     out = io.StringIO()
     started = time.monotonic()
-    code = run_base_image(argparse.Namespace(force=force, dry_run=False), config, host, out=out)
+    code = run_base_image(BaseImageArguments(force=force), config, host, out=out)
     seconds = time.monotonic() - started
     print(out.getvalue())
     assert code == 0

@@ -33,6 +33,7 @@ from build_tools.errors import RegistryError, ReleaseError
 from build_tools.host import Host, real_host
 from build_tools.process import RealProcess
 from build_tools.publish import StartCheck, plan_publish, publish, registry_versions, resolve
+from build_tools.versioning import parse_cli_version
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 REGISTRY = "127.0.0.1:5000"
@@ -242,11 +243,18 @@ def test_release_sequence_leaves_exactly_the_expected_tags(
     assert tag_table(host, repository) == expected
 
     # The CLI side of the contract.
-    assert resolve(host, repository, "1.1.1") == f"{repository}:1.1.1@{digests['1.1.1']}"
-    assert resolve(host, repository, "v1.1.0-rc.1").endswith(digests["1.1.0-rc.1"])
-    assert resolve(host, repository, "v1.1.1") == resolve(host, repository, "1.1.1")
+    assert (
+        resolve(host, repository, parse_cli_version("1.1.1"))
+        == f"{repository}:1.1.1@{digests['1.1.1']}"
+    )
+    assert resolve(host, repository, parse_cli_version("v1.1.0-rc.1")).endswith(
+        digests["1.1.0-rc.1"]
+    )
+    assert resolve(host, repository, parse_cli_version("v1.1.1")) == resolve(
+        host, repository, parse_cli_version("1.1.1")
+    )
     with pytest.raises(ReleaseError, match=r"1\.2\.0 was never published"):
-        resolve(host, repository, "1.2.0")
+        resolve(host, repository, parse_cli_version("1.2.0"))
 
 
 def test_resolve_command_prints_the_pinned_reference(
@@ -510,4 +518,7 @@ def test_the_real_image_publishes_verified_on_both_platforms(
         "v0.0.1-rc.1": digest,
         f"sha-{revision[:12]}": digest,
     }
-    assert resolve(host, repository, "0.0.1-rc.1") == f"{repository}:0.0.1-rc.1@{digest}"
+    assert (
+        resolve(host, repository, parse_cli_version("0.0.1-rc.1"))
+        == f"{repository}:0.0.1-rc.1@{digest}"
+    )

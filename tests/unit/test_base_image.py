@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import json
@@ -30,6 +29,7 @@ from build_tools.base_image import (
 from build_tools.config import ToolConfig
 from build_tools.debian_rootfs import debian_mirror, finish_rootfs
 from build_tools.errors import BuildError, ConfigError, DockerDaemonError, RegistryError
+from build_tools.options import BaseImageArguments
 from build_tools.process import CommandResult
 from tests.unit.fakes import FakeHost
 
@@ -60,11 +60,11 @@ def _config(
     return ToolConfig(project_root=tmp_path, offline=offline, base_image=BASE, platforms=platforms)
 
 
-def _args(*, force: bool = False, dry_run: bool = False) -> argparse.Namespace:
-    return argparse.Namespace(force=force, dry_run=dry_run)
+def _args(*, force: bool = False, dry_run: bool = False) -> BaseImageArguments:
+    return BaseImageArguments(force=force, dry_run=dry_run)
 
 
-def _run(host: FakeHost, tmp_path: Path, config: ToolConfig, args: argparse.Namespace) -> str:
+def _run(host: FakeHost, tmp_path: Path, config: ToolConfig, args: BaseImageArguments) -> str:
     out = io.StringIO()
     assert run_base_image(args, config, host, apt_dir=_apt_dir(tmp_path), out=out) == 0
     return out.getvalue()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 from collections.abc import Iterator
@@ -26,9 +25,12 @@ from build_tools.bench import (
 from build_tools.config import ToolConfig
 from build_tools.docker import BuildxRequest
 from build_tools.errors import BuildError
-from build_tools.plan import RuntimeContract, SourceInfo
+from build_tools.options import BenchArguments
+from build_tools.plan import SourceInfo
+from build_tools.runtime.contract_loader import read_contract
 from tests.unit.fakes import FakeDocker, FakeHost
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODULE = Path("agent-runner/src/agent_runner/__init__.py")
 
 
@@ -174,7 +176,7 @@ def test_run_bench_builds_from_a_copy_and_writes_reports(tmp_path: Path) -> None
     host = FakeHost(environ={"GITHUB_STEP_SUMMARY": str(summary)})
     prepared: list[tuple[str, ...]] = []
     readings = _clock(0.0, 3.0, 10.0, 70.0, 80.0, 85.0, 90.0, 150.0)
-    args = argparse.Namespace(report_dir=tmp_path / "reports")
+    args = BenchArguments(report_dir=tmp_path / "reports")
 
     code = run_bench(
         args,
@@ -208,7 +210,7 @@ def test_a_failed_build_fails_the_benchmark(tmp_path: Path) -> None:
 
     with pytest.raises(BuildError):
         run_bench(
-            argparse.Namespace(report_dir=tmp_path / "reports"),
+            BenchArguments(report_dir=tmp_path / "reports"),
             ToolConfig(project_root=project),
             host,
             clock=_clock(*range(10)).__next__,
@@ -222,7 +224,7 @@ def test_a_failed_build_fails_the_benchmark(tmp_path: Path) -> None:
 def test_plan_requests_carry_only_the_bench_tag_and_one_set_of_facts(tmp_path: Path) -> None:
     config = ToolConfig(project_root=tmp_path, offline=True)
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    runtime = RuntimeContract(uid=10001, gid=10001, workspace="/workspace")
+    runtime = read_contract(PROJECT_ROOT)
     make = plan_request_maker(SourceInfo("abc123", "1.2.3", "", runtime), now)
 
     cases = bench_cases(config, make)

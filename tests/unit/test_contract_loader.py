@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from build_tools import project
 from build_tools.errors import ConfigError
-from build_tools.runtime import contract_loader
-from build_tools.runtime.contract_loader import (
-    CONTRACT_RELATIVE_PATH,
+from build_tools.project import (
+    CONTRACT_FILE,
     PACKAGED_CONTRACT,
     PACKAGED_RUNNER_PYPROJECT,
-    RUNNER_PYPROJECT_RELATIVE_PATH,
+    RUNNER_PYPROJECT,
     find_project_root,
-    load_contract,
     require_checkout,
     runner_version,
 )
+from build_tools.runtime.contract_loader import load_contract
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,11 +31,9 @@ def _keep_the_loaded_contract(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _checkout(root: Path, marker: str, version: str = "1.2.3") -> Path:
-    (root / CONTRACT_RELATIVE_PATH).parent.mkdir(parents=True)
-    (root / CONTRACT_RELATIVE_PATH).write_text(f"WHERE = {marker!r}\n", encoding="utf-8")
-    (root / RUNNER_PYPROJECT_RELATIVE_PATH).write_text(
-        f'[project]\nversion = "{version}"\n', encoding="utf-8"
-    )
+    (root / CONTRACT_FILE).parent.mkdir(parents=True)
+    (root / CONTRACT_FILE).write_text(f"WHERE = {marker!r}\n", encoding="utf-8")
+    (root / RUNNER_PYPROJECT).write_text(f'[project]\nversion = "{version}"\n', encoding="utf-8")
     (root / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
     return root
 
@@ -68,7 +66,7 @@ def test_with_neither_the_error_says_run_it_from_a_checkout(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as contract_error:
         load_contract(tmp_path, nowhere)
     assert "Run this from an agent-runner checkout, or reinstall" in str(contract_error.value)
-    assert str(tmp_path / CONTRACT_RELATIVE_PATH) in str(contract_error.value)
+    assert str(tmp_path / CONTRACT_FILE) in str(contract_error.value)
     with pytest.raises(ConfigError, match=r"checkout, or name the image \(--version X"):
         runner_version(tmp_path, nowhere)
 
@@ -96,9 +94,9 @@ def test_commands_that_need_the_checkout_itself_say_so(tmp_path: Path) -> None:
 def test_the_wheel_carries_its_copies_where_the_loader_looks() -> None:
     pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     included = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
-    package_parent = Path(contract_loader.__file__).resolve().parents[2]
+    package_parent = Path(project.__file__).resolve().parents[1]
     assert {source: str(package_parent / target) for source, target in included.items()} == {
-        str(CONTRACT_RELATIVE_PATH): str(PACKAGED_CONTRACT),
-        str(RUNNER_PYPROJECT_RELATIVE_PATH): str(PACKAGED_RUNNER_PYPROJECT),
+        str(CONTRACT_FILE): str(PACKAGED_CONTRACT),
+        str(RUNNER_PYPROJECT): str(PACKAGED_RUNNER_PYPROJECT),
     }
     assert all((PROJECT_ROOT / source).is_file() for source in included)

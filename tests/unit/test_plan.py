@@ -10,12 +10,12 @@ from build_tools.config import ToolConfig
 from build_tools.errors import ConfigError
 from build_tools.plan import (
     BuildOptions,
-    RuntimeContract,
     SourceInfo,
     created_timestamp,
     epoch_seconds,
     make_build_plan,
 )
+from build_tools.runtime.contract_loader import read_contract
 
 ROOT = Path("/src/project")
 DIGEST = "sha256:" + "a" * 64
@@ -31,7 +31,7 @@ SOURCE = SourceInfo(
     revision="0123456789abcdef0123456789abcdef01234567",
     project_version="0.4.2",
     source_url="https://git.example.test/stigmer/agent-runner",
-    runtime=RuntimeContract(uid=10001, gid=10001, workspace="/workspace"),
+    runtime=read_contract(Path(__file__).resolve().parents[2]),  # 10001:10001, /workspace
 )
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
 HOST = BuildOptions(host_platform="linux/arm64")

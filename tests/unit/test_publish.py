@@ -3,6 +3,7 @@ produce (attestations, bad labels)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +23,12 @@ from build_tools.publish import (
     platform_manifests,
     publish,
     resolve,
+    staging_request,
     verify_platforms,
     write_tags,
 )
 from build_tools.tags import TagAction
+from build_tools.versioning import parse_cli_version
 from tests.unit.fakes import FakeHost
 
 REPO = "registry.test/stigmer/agent-runner"
@@ -113,11 +116,12 @@ def test_a_v_tag_on_another_digest_is_refused_and_nothing_is_written() -> None:
 def test_resolve_names_a_version_that_was_never_published() -> None:
     host = FakeHost(digests={f"{REPO}:1.2.0": D1, f"{REPO}:v1.2.0": D1})
     # Either spelling (the Stigmer CLI's own version carries the v): the same pinned ref.
-    assert resolve(host, REPO, "v1.2.0") == resolve(host, REPO, "1.2.0") == f"{REPO}:1.2.0@{D1}"
+    one, other = parse_cli_version("v1.2.0"), parse_cli_version("1.2.0")
+    assert resolve(host, REPO, one) == resolve(host, REPO, other) == f"{REPO}:1.2.0@{D1}"
     with pytest.raises(
         ReleaseError, match=r"registry\.test/stigmer/agent-runner:1\.3\.0 was never"
     ):
-        resolve(host, REPO, "1.3.0")
+        resolve(host, REPO, semver.Version.parse("1.3.0"))
 
 
 # -- the re-run decision: pure, from what the registry holds ----------------------------------
@@ -257,3 +261,39 @@ def test_a_refused_rerun_pushes_nothing() -> None:
         publish(host, PLAN, _no_build, start=None)
     assert host.builds == []
     assert [call for call in host.calls if call[0] == "imagetools_create"] == []
+
+
+def test_the_staging_push_is_planned_from_the_build_and_the_publish_plan(tmp_path: Path) -> None:
+    build = BuildxRequest(
+        tmp_path,
+        tmp_path / "Dockerfile",
+        ("linux/amd64",),
+        ("ghcr.io/stigmer/agent-runner:1.2.0",),
+        labels={"org.example": "kept"},
+        build_args={"VERSION": "1.2.0"},
+        load=True,
+        builder="remote",
+        provenance=True,
+    )
+    metadata = tmp_path / "metadata.json"
+    request = staging_request(PLAN, build, metadata)
+    assert (request.platforms, request.tags) == (PLATFORMS, (f"{REPO}:{SHA}",))
+    assert request.labels == {
+        "org.example": "kept",
+        VERSION_LABEL: "1.2.0",
+        REVISION_LABEL: REVISION,
+    }
+    assert (request.push, request.load, request.provenance, request.sbom) == (
+        True,
+        False,
+        False,
+        False,
+    )
+    assert request.metadata_file == metadata
+    # What to build comes from the build request unchanged.
+    assert (request.context, request.dockerfile, request.builder) == (
+        tmp_path,
+        build.dockerfile,
+        "remote",
+    )
+    assert request.build_args == {"VERSION": "1.2.0"}

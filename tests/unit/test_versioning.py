@@ -7,16 +7,19 @@ import semver
 
 from build_tools.errors import ReleaseError
 from build_tools.versioning import (
+    Bump,
     Line,
     is_version,
     line_for_branch,
     next_version,
+    parse_request,
     parse_version,
     tag_for,
     version_from_tag,
 )
 
 V = semver.Version.parse
+R = parse_request  # a request as the command line parses it
 
 
 @pytest.mark.parametrize("text", ["1.2.3", "0.0.1", "1.1.0-rc.1", "2.0.0-beta.12"])
@@ -79,42 +82,42 @@ RELEASED = [V("1.0.0"), V("1.1.0-rc.1"), V("1.1.0"), V("2.0.0")]
     [("patch", "2.0.1"), ("minor", "2.1.0"), ("major", "3.0.0"), ("2.1.0-rc.1", "2.1.0-rc.1")],
 )
 def test_main_bumps_from_the_highest_release(requested: str, expected: str) -> None:
-    assert next_version(requested, RELEASED, Line(())) == V(expected)
+    assert next_version(R(requested), RELEASED, Line(())) == V(expected)
 
 
 def test_first_release_bumps_from_zero() -> None:
-    assert next_version("minor", [], Line(())) == V("0.1.0")
-    assert next_version("1.0.0", [], Line(())) == V("1.0.0")
+    assert next_version(R("minor"), [], Line(())) == V("0.1.0")
+    assert next_version(R("1.0.0"), [], Line(())) == V("1.0.0")
 
 
 def test_a_prerelease_is_finalized_by_a_patch_bump() -> None:
-    assert next_version("patch", [V("1.0.0"), V("1.1.0-rc.1")], Line(())) == V("1.1.0")
+    assert next_version(R("patch"), [V("1.0.0"), V("1.1.0-rc.1")], Line(())) == V("1.1.0")
 
 
 def test_a_backport_branch_bumps_within_its_line() -> None:
-    assert next_version("patch", RELEASED, Line((1, 1))) == V("1.1.1")
-    assert next_version("1.1.1", RELEASED, Line((1, 1))) == V("1.1.1")
-    assert next_version("minor", RELEASED, Line((1,))) == V("1.2.0")
+    assert next_version(R("patch"), RELEASED, Line((1, 1))) == V("1.1.1")
+    assert next_version(R("1.1.1"), RELEASED, Line((1, 1))) == V("1.1.1")
+    assert next_version(R("minor"), RELEASED, Line((1,))) == V("1.2.0")
 
 
 def test_main_refuses_a_version_below_the_last_release() -> None:
     with pytest.raises(ReleaseError, match=r"not greater than the last release 2\.0\.0"):
-        next_version("1.1.1", RELEASED, Line(()))
+        next_version(R("1.1.1"), RELEASED, Line(()))
 
 
 def test_an_existing_version_is_refused() -> None:
     with pytest.raises(ReleaseError, match=r"tag v1\.1\.0 already exists"):
-        next_version("1.1.0", RELEASED, Line((1, 1)))
+        next_version(R("1.1.0"), RELEASED, Line((1, 1)))
 
 
 def test_a_version_outside_the_branch_line_is_refused() -> None:
     with pytest.raises(ReleaseError, match=r"releases only 1\.1\.x versions"):
-        next_version("2.0.1", RELEASED, Line((1, 1)))
+        next_version(R("2.0.1"), RELEASED, Line((1, 1)))
 
 
 def test_a_prerelease_below_its_final_release_is_refused() -> None:
     with pytest.raises(ReleaseError, match="not greater than"):
-        next_version("1.1.0-rc.2", RELEASED, Line((1, 1)))
+        next_version(R("1.1.0-rc.2"), RELEASED, Line((1, 1)))
 
 
 # The manifest version (agent-runner's pyproject) is the current version.
@@ -122,36 +125,43 @@ def test_a_prerelease_below_its_final_release_is_refused() -> None:
 
 def test_a_fresh_manifest_version_is_bumped_from_not_reused() -> None:
     # No tags, pyproject at 0.1.0: a bump gives the next version, never 0.1.0 again.
-    assert next_version("patch", [], Line(()), V("0.1.0")) == V("0.1.1")
-    assert next_version("minor", [], Line(()), V("0.1.0")) == V("0.2.0")
-    assert next_version("major", [], Line(()), V("0.1.0")) == V("1.0.0")
+    assert next_version(R("patch"), [], Line(()), V("0.1.0")) == V("0.1.1")
+    assert next_version(R("minor"), [], Line(()), V("0.1.0")) == V("0.2.0")
+    assert next_version(R("major"), [], Line(()), V("0.1.0")) == V("1.0.0")
 
 
 def test_naming_the_never_released_manifest_version_releases_it() -> None:
-    assert next_version("0.1.0", [], Line(()), V("0.1.0")) == V("0.1.0")
-    assert next_version("1.0.0", [V("0.9.0")], Line(()), V("1.0.0")) == V("1.0.0")
+    assert next_version(R("0.1.0"), [], Line(()), V("0.1.0")) == V("0.1.0")
+    assert next_version(R("1.0.0"), [V("0.9.0")], Line(()), V("1.0.0")) == V("1.0.0")
 
 
 @pytest.mark.parametrize("requested", ["0.0.0", "0.0.9", "0.1.0-rc.1"])
 def test_a_version_below_the_manifest_version_is_refused(requested: str) -> None:
     with pytest.raises(ReleaseError, match=r"below 0\.1\.0, the version the manifest"):
-        next_version(requested, [], Line(()), V("0.1.0"))
+        next_version(R(requested), [], Line(()), V("0.1.0"))
 
 
 def test_a_bump_starts_from_the_higher_of_manifest_and_last_release() -> None:
     # The steady state: both say 2.0.0.
-    assert next_version("minor", RELEASED, Line(()), V("2.0.0")) == V("2.1.0")
+    assert next_version(R("minor"), RELEASED, Line(()), V("2.0.0")) == V("2.1.0")
     # A hand-raised, never released manifest version is the base.
-    assert next_version("minor", RELEASED, Line(()), V("2.4.0")) == V("2.5.0")
+    assert next_version(R("minor"), RELEASED, Line(()), V("2.4.0")) == V("2.5.0")
     # A release newer than the manifest (another branch, the registry) is the base.
-    assert next_version("minor", RELEASED, Line((1,)), V("1.0.0")) == V("1.2.0")
+    assert next_version(R("minor"), RELEASED, Line((1,)), V("1.0.0")) == V("1.2.0")
 
 
 def test_a_manifest_version_outside_the_branch_line_is_ignored() -> None:
-    assert next_version("patch", RELEASED, Line((1, 1)), V("2.0.0")) == V("1.1.1")
-    assert next_version("1.1.1", RELEASED, Line((1, 1)), V("2.0.0")) == V("1.1.1")
+    assert next_version(R("patch"), RELEASED, Line((1, 1)), V("2.0.0")) == V("1.1.1")
+    assert next_version(R("1.1.1"), RELEASED, Line((1, 1)), V("2.0.0")) == V("1.1.1")
 
 
 def test_the_highest_release_still_bounds_a_lower_manifest_version() -> None:
     with pytest.raises(ReleaseError, match=r"not greater than the last release 2\.0\.0"):
-        next_version("1.5.0", RELEASED, Line(()), V("1.0.0"))
+        next_version(R("1.5.0"), RELEASED, Line(()), V("1.0.0"))
+
+
+def test_a_request_is_a_bump_or_a_strictly_parsed_version() -> None:
+    assert [R(text) for text in ("patch", "minor", "major")] == list(Bump)
+    assert R("1.1.0-rc.1") == V("1.1.0-rc.1")
+    with pytest.raises(ReleaseError, match=r"Reading version 'Patch' failed because it is not"):
+        R("Patch")
