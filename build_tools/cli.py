@@ -35,7 +35,7 @@ from build_tools.options import (
 )
 from build_tools.platforms import SUPPORTED_PLATFORMS
 from build_tools.project import RUNNER_PYPROJECT, find_project_root
-from build_tools.versioning import parse_cli_version, parse_request
+from build_tools.release.versioning import parse_cli_version, parse_request
 
 A = TypeVar("A", bound=CommandArguments)
 
@@ -101,7 +101,7 @@ def _build_arguments(args: argparse.Namespace) -> BuildArguments:
 
 
 def _build_handler(args: BuildArguments, config: ToolConfig, host: Host) -> int:
-    from build_tools.build import run_build
+    from build_tools.image.build import run_build
 
     return run_build(args, config, host)
 
@@ -111,7 +111,7 @@ def _base_image_arguments(args: argparse.Namespace) -> BaseImageArguments:
 
 
 def _base_image_handler(args: BaseImageArguments, config: ToolConfig, host: Host) -> int:
-    from build_tools.base_image import run_base_image
+    from build_tools.image.base_image import run_base_image
 
     return run_base_image(args, config, host)
 
@@ -121,7 +121,7 @@ def _bench_arguments(args: argparse.Namespace) -> BenchArguments:
 
 
 def _bench_handler(args: BenchArguments, config: ToolConfig, host: Host) -> int:
-    from build_tools.bench import run_bench
+    from build_tools.image.bench import run_bench
 
     return run_bench(args, config, host)
 
@@ -167,7 +167,7 @@ def _release_arguments(args: argparse.Namespace) -> ReleaseArguments:
 
 
 def _release_handler(args: ReleaseArguments, config: ToolConfig, host: Host) -> int:
-    from build_tools.release import run_release
+    from build_tools.release.cut import run_release
 
     return run_release(args, config, host)
 
@@ -177,7 +177,7 @@ def _publish_arguments(args: argparse.Namespace) -> PublishArguments:
 
 
 def _publish_handler(args: PublishArguments, config: ToolConfig, host: Host) -> int:
-    from build_tools.publish import run_publish
+    from build_tools.release.publish import run_publish
 
     return run_publish(args, config, host)
 
@@ -188,7 +188,7 @@ def _resolve_arguments(args: argparse.Namespace) -> ResolveArguments:
 
 
 def _resolve_handler(args: ResolveArguments, config: ToolConfig, host: Host) -> int:
-    from build_tools.publish import resolve
+    from build_tools.release.publish import resolve
 
     print(resolve(host, f"{config.registry}/{config.image}", args.version))
     return 0
@@ -199,7 +199,7 @@ def _changelog_arguments(args: argparse.Namespace) -> ChangelogArguments:
 
 
 def _changelog_handler(args: ChangelogArguments, config: ToolConfig, host: Host) -> int:
-    from build_tools.changelog import run_changelog
+    from build_tools.release.changelog import run_changelog
 
     return run_changelog(args, config, host)
 
@@ -209,7 +209,7 @@ def _check_changelog_arguments(args: argparse.Namespace) -> CheckChangelogArgume
 
 
 def _check_changelog_handler(args: CheckChangelogArguments, config: ToolConfig, host: Host) -> int:
-    from build_tools.changelog import run_check_changelog
+    from build_tools.release.changelog import run_check_changelog
 
     return run_check_changelog(args, config, host)
 
@@ -219,7 +219,7 @@ def _release_notes_arguments(args: argparse.Namespace) -> ReleaseNotesArguments:
 
 
 def _release_notes_handler(args: ReleaseNotesArguments, config: ToolConfig, host: Host) -> int:
-    from build_tools.release import run_release_notes
+    from build_tools.release.cut import run_release_notes
 
     return run_release_notes(args, config, host)
 

@@ -35,7 +35,7 @@ START_FIX = "Start dockerd (or Docker Desktop), or fix DOCKER_HOST, and retry."
 
 @dataclass(frozen=True)
 class BuildxRequest:
-    """Exactly what `docker buildx build` is asked to do; made by `build_tools.plan`."""
+    """Exactly what `docker buildx build` is asked to do; made by `build_tools.image.plan`."""
 
     context: Path
     dockerfile: Path

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import semver
 
-from build_tools.versioning import VersionRequest
+from build_tools.release.versioning import VersionRequest
 
 
 @dataclass(frozen=True)

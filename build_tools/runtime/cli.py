@@ -20,10 +20,10 @@ from build_tools.config import ToolConfig, load_config
 from build_tools.errors import BuildToolsError, ConfigError
 from build_tools.host import Host, real_host
 from build_tools.project import find_project_root, require_checkout, runner_version
-from build_tools.runtime import lifecycle, nodocker
+from build_tools.runtime import docker_mode, process_mode
 from build_tools.runtime.compose import COMPOSE_FILE_NAME, render_compose
 from build_tools.runtime.contract_loader import Contract, read_contract
-from build_tools.runtime.lifecycle import Clock
+from build_tools.runtime.docker_mode import Clock
 from build_tools.runtime.logs_command import LogsRequest, show_logs
 from build_tools.runtime.spec import (
     ContainerPlan,
@@ -76,7 +76,7 @@ def _start_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--image", help="full image reference (overrides --version)")
     parser.add_argument(
-        "--pull", choices=lifecycle.PULL_POLICIES, default="missing", help="default: missing"
+        "--pull", choices=docker_mode.PULL_POLICIES, default="missing", help="default: missing"
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="readiness wait, seconds")
     parser.add_argument(
@@ -170,7 +170,7 @@ def _start(ctx: Context, replace: bool) -> int:
         )
     if args.no_docker:
         python = args.python or machine.python
-        plan = nodocker.make_process_plan(
+        plan = process_mode.make_process_plan(
             ctx.contract,
             python=python,
             data_dir=ctx.data_dir,
@@ -182,7 +182,7 @@ def _start(ctx: Context, replace: bool) -> int:
             ctx.say(" ".join(["env", *shown, *plan.argv]) + f"  # cwd {plan.cwd}")
             return 0
         ctx.data_dir.mkdir(parents=True, exist_ok=True)
-        started = nodocker.start(
+        started = process_mode.start(
             ctx.host, ctx.contract, plan, environ=machine.environ, replace=replace,
             timeout=args.timeout, clock=ctx.clock,
         )  # fmt: skip
@@ -193,9 +193,9 @@ def _start(ctx: Context, replace: bool) -> int:
     if args.dry_run:
         ctx.say(container.render())
         return 0
-    lifecycle.check_docker(ctx.host, machine.os_name)
+    docker_mode.check_docker(ctx.host, machine.os_name)
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
-    result = lifecycle.start(
+    result = docker_mode.start(
         ctx.host, ctx.contract, container, data_dir=ctx.data_dir, pull_policy=args.pull,
         replace=replace, timeout=args.timeout, clock=ctx.clock, log=ctx.out,
     )  # fmt: skip
@@ -251,11 +251,11 @@ def _report_start(
 
 def _stop(ctx: Context) -> int:
     if ctx.args.no_docker:
-        pid = nodocker.stop(ctx.host, ctx.data_dir, ctx.clock)
+        pid = process_mode.stop(ctx.host, ctx.data_dir, ctx.clock)
         ctx.say(f"agent-runner process {pid} stopped" if pid else "agent-runner was not running")
         return 0
-    lifecycle.check_docker(ctx.host, ctx.machine.os_name)
-    removed = lifecycle.stop(ctx.host, ctx.name, ctx.data_dir)
+    docker_mode.check_docker(ctx.host, ctx.machine.os_name)
+    removed = docker_mode.stop(ctx.host, ctx.name, ctx.data_dir)
     ctx.say(
         f"agent-runner container {removed[:12]} stopped and removed"
         if removed
@@ -266,10 +266,10 @@ def _stop(ctx: Context) -> int:
 
 def _status(ctx: Context) -> int:
     if ctx.args.no_docker:
-        report = nodocker.status(ctx.host, ctx.data_dir, ctx.clock)
+        report = process_mode.status(ctx.host, ctx.data_dir, ctx.clock)
     else:
-        lifecycle.check_docker(ctx.host, ctx.machine.os_name)
-        report = lifecycle.status(ctx.host, ctx.contract, ctx.name, ctx.data_dir, ctx.clock)
+        docker_mode.check_docker(ctx.host, ctx.machine.os_name)
+        report = docker_mode.status(ctx.host, ctx.contract, ctx.name, ctx.data_dir, ctx.clock)
     if ctx.args.json:
         ctx.say(json.dumps(report, indent=2, sort_keys=True))
     else:
@@ -282,12 +282,12 @@ def _status(ctx: Context) -> int:
 def _logs(ctx: Context) -> int:
     args = ctx.args
     if not args.no_docker:
-        lifecycle.check_docker(ctx.host, ctx.machine.os_name)
+        docker_mode.check_docker(ctx.host, ctx.machine.os_name)
     request = LogsRequest(
         follow=args.follow, tail=args.tail, since=args.since, timestamps=args.timestamps,
         with_files=tuple(args.with_files),
     )  # fmt: skip
-    source: Path | str = nodocker.log_file(ctx.data_dir) if args.no_docker else ctx.name
+    source: Path | str = process_mode.log_file(ctx.data_dir) if args.no_docker else ctx.name
 
     def emit(line: str) -> None:
         print(line, file=ctx.out, flush=True)
@@ -298,7 +298,7 @@ def _logs(ctx: Context) -> int:
 
 
 def _compose(ctx: Context) -> int:
-    from build_tools.plan import DEFAULT_TAG
+    from build_tools.image.plan import DEFAULT_TAG
 
     text = render_compose(
         ctx.contract,

@@ -30,11 +30,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from build_tools.build import engine_platform
 from build_tools.config import Budgets, ToolConfig
 from build_tools.docker import require_local_image
 from build_tools.errors import BudgetExceededError, ConfigError, RuntimeContainerError
 from build_tools.host import Host
+from build_tools.image.build import engine_platform
 from build_tools.options import StartupArguments
 from build_tools.report import Report, Row, default_report_dir, write_report
 from build_tools.runtime.contract_loader import Contract, read_contract

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.build import engine_platform
 from build_tools.cli import run
 from build_tools.config import ToolConfig, load_config
 from build_tools.errors import ExternalCommandError, GitError
 from build_tools.host import Host, real_host
-from build_tools.plan import UNKNOWN_REVISION
+from build_tools.image.build import engine_platform
+from build_tools.image.plan import UNKNOWN_REVISION
 from build_tools.project import runner_version
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

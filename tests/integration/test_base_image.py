@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.base_image import platforms_in_index, run_base_image
 from build_tools.config import load_config
 from build_tools.docker import BuildxRequest, require_local_image
 from build_tools.host import Host, real_host
+from build_tools.image.base_image import platforms_in_index, run_base_image
+from build_tools.image.size import measure_pushed
 from build_tools.options import BaseImageArguments
-from build_tools.size import measure_pushed
 
 TAG = "127.0.0.1:5000/agent-runner-base/test-python:3.13-trixie"
 PLATFORMS = ("linux/amd64", "linux/arm64")

@@ -43,7 +43,7 @@ from python_on_whales import DockerClient
 
 from tests.conftest import CleanupSession, Thing
 
-from build_tools.build import engine_platform
+from build_tools.image.build import engine_platform
 from build_tools.docker import BuildxRequest
 from build_tools.host import real_host
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from build_tools.build import gather_source_info
 from build_tools.config import ToolConfig
 from build_tools.docker import BuildxRequest
 from build_tools.host import Host
-from build_tools.plan import BuildOptions, make_build_plan
+from build_tools.image.build import gather_source_info
+from build_tools.image.plan import BuildOptions, make_build_plan
 from build_tools.runtime.contract_loader import load_contract, read_contract
 from tests.integration.conftest import PROJECT_ROOT, TEST_IMAGE, BuiltImage
 

@@ -3,6 +3,7 @@
 Every step runs the real command line (`python -m build_tools.runtime`) in a subprocess,
 as a maintainer or the Stigmer CLI would. Each test has its own data dir and a container
 name with a unique suffix; finalizers remove whatever a failed test left behind.
+(Over 400 lines: the checklist is one story, step by step, and reads in order.)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from build_tools.config import ToolConfig, load_config
 from build_tools.docker import require_local_image
 from build_tools.host import real_host
 from build_tools.runtime.contract_loader import Contract, read_contract
-from build_tools.runtime.nodocker import read_state
+from build_tools.runtime.process_mode import read_state
 from build_tools.runtime.spec import id_file
 from tests.integration.conftest import BuiltImage
 from tests.support.temporal_server import TemporalDevServer

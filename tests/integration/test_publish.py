@@ -1,5 +1,7 @@
 """`publish` and `resolve` against the real engine and the loopback registry.
 
+(Over 400 lines: one release sequence and its re-runs share the stand-in images they build.)
+
 Stand-in images (FROM scratch, one small file whose content is the version) are built for
 both platforms through the Host, so the tag logic runs against a real registry in seconds.
 The release sequence 1.0.0, 1.1.0-rc.1, 1.1.0, 2.0.0 and a 1.1.1 backport must leave
@@ -32,8 +34,14 @@ from build_tools.docker import BuildxRequest, RealDocker
 from build_tools.errors import RegistryError, ReleaseError
 from build_tools.host import Host, real_host
 from build_tools.process import RealProcess
-from build_tools.publish import StartCheck, plan_publish, publish, registry_versions, resolve
-from build_tools.versioning import parse_cli_version
+from build_tools.release.publish import (
+    StartCheck,
+    plan_publish,
+    publish,
+    registry_versions,
+    resolve,
+)
+from build_tools.release.versioning import parse_cli_version
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 REGISTRY = "127.0.0.1:5000"
@@ -494,8 +502,8 @@ def test_the_real_image_publishes_verified_on_both_platforms(
 ) -> None:
     """The agent-runner image itself: build plan, size gate, pull-back and start per platform."""
     from build_tools.config import load_config
-    from build_tools.publish import IMAGE_START, image_request
-    from build_tools.size import enforce_size_budget, measure_pushed
+    from build_tools.image.size import enforce_size_budget, measure_pushed
+    from build_tools.release.publish import IMAGE_START, image_request
 
     root = Path(__file__).resolve().parents[2]
     config = load_config(root, os.environ)

@@ -20,7 +20,7 @@ import pytest
 from build_tools.docker import BuildxRequest
 from build_tools.errors import BudgetExceededError, BuildError
 from build_tools.host import Host, real_host
-from build_tools.size import (
+from build_tools.image.size import (
     PlatformSize,
     enforce_size_budget,
     measure_local,

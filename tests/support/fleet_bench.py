@@ -28,9 +28,9 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowFailureError
 
-from build_tools.build import engine_platform
 from build_tools.docker import require_local_image
 from build_tools.host import Host, real_host
+from build_tools.image.build import engine_platform
 from build_tools.report import default_report_dir, to_markdown
 from build_tools.runtime.contract_loader import Contract, read_contract
 from build_tools.testbed.containers import AgentRunnerContainer, contract_env

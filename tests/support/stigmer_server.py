@@ -1,5 +1,8 @@
 """A stand-in for stigmer-server's gRPC API: the queries agent-runner makes and updateStatus.
 
+(Over 400 lines: upstream's field tables, the codec calls that use them and the server are
+one double; split, no part could be checked against upstream alone.)
+
 Built on purpose from upstream Stigmer's facts (stigmer/stigmer b070f18,
 `apis/ai/stigmer/...`), not from agent-runner's generated classes: the service and method
 names below are upstream's literal strings, and requests and responses are decoded and

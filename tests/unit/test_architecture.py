@@ -11,6 +11,7 @@ imports every module with testcontainers blocked).
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +158,7 @@ def _imports_testcontainers(found: Import) -> bool:
 def test_the_graph_sees_function_level_and_submodule_imports() -> None:
     graph = import_graph()
     assert "build_tools.runtime.cli" in graph
-    assert "build_tools.build" in graph["build_tools.cli"]  # inside _build_handler
+    assert "build_tools.image.build" in graph["build_tools.cli"]  # inside _build_handler
     assert "build_tools.testbed" in graph["build_tools.cli"]  # `from build_tools import testbed`
     assert "build_tools.testbed.containers" in graph["build_tools.testbed.cold_start"]
 
@@ -231,3 +232,25 @@ def test_a_missing_testbed_package_is_a_config_error_naming_the_extra() -> None:
     )
     assert info.value.exit_code == 2
     testbed.require_extra("Measuring cold start")  # the test extra includes the testbed's
+
+
+LENGTH_GUIDELINE = 400
+REASON = re.compile(r"[Oo]ver (the )?~?400")
+
+
+def _python_files() -> list[Path]:
+    return sorted(
+        [*(ROOT / PACKAGE).rglob("*.py"), *(ROOT / "tests").rglob("*.py"), ROOT / "noxfile.py"]
+    )
+
+
+@pytest.mark.parametrize("path", _python_files(), ids=lambda path: str(path.relative_to(ROOT)))
+def test_a_file_over_the_length_guideline_says_why_at_its_top(path: Path) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if len(lines) <= LENGTH_GUIDELINE:
+        return
+    top = "\n".join(lines[:30])
+    assert REASON.search(top), (
+        f"{path.relative_to(ROOT)} has {len(lines)} lines: split it, or say at its top why it is "
+        f"over the ~{LENGTH_GUIDELINE}-line guideline"
+    )

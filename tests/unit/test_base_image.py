@@ -2,6 +2,7 @@
 
 `data/base-image-index.json` is `docker buildx imagetools inspect --raw` of the real
 `127.0.0.1:5000/agent-runner-base/python:3.13-trixie` as `base-image` pushed it.
+(Over 400 lines: one executor's every branch, each a short scripted case.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from build_tools.base_image import (
+from build_tools.config import ToolConfig
+from build_tools.errors import BuildError, ConfigError, DockerDaemonError, RegistryError
+from build_tools.image.base_image import (
     IMAGE_CHANGES,
     RECIPE_ANNOTATION,
     execute,
@@ -26,9 +29,7 @@ from build_tools.base_image import (
     run_base_image,
     split_tag,
 )
-from build_tools.config import ToolConfig
-from build_tools.debian_rootfs import debian_mirror, finish_rootfs
-from build_tools.errors import BuildError, ConfigError, DockerDaemonError, RegistryError
+from build_tools.image.debian_rootfs import debian_mirror, finish_rootfs
 from build_tools.options import BaseImageArguments
 from build_tools.process import CommandResult
 from tests.unit.fakes import FakeHost

@@ -12,7 +12,10 @@ from typing import IO
 
 import pytest
 
-from build_tools.bench import (
+from build_tools.config import ToolConfig
+from build_tools.docker import BuildxRequest
+from build_tools.errors import BuildError
+from build_tools.image.bench import (
     BenchTiming,
     bench_cases,
     bench_report,
@@ -22,11 +25,8 @@ from build_tools.bench import (
     run_bench,
     time_cases,
 )
-from build_tools.config import ToolConfig
-from build_tools.docker import BuildxRequest
-from build_tools.errors import BuildError
+from build_tools.image.plan import SourceInfo
 from build_tools.options import BenchArguments
-from build_tools.plan import SourceInfo
 from build_tools.runtime.contract_loader import read_contract
 from tests.unit.fakes import FakeDocker, FakeHost
 

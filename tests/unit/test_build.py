@@ -1,4 +1,8 @@
-"""`build` end to end through a FakeHost, plus the Dockerfile's agreement with the contract."""
+"""`build` end to end through a FakeHost, plus the Dockerfile's agreement with the contract.
+
+(Over 400 lines: the command's every exit path, each a short scripted case; split by exit
+code they would repeat the same project fixture.)
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from build_tools import wheelhouse
-from build_tools.build import public_source_url, source_date
 from build_tools.cli import run
 from build_tools.errors import BuildError, ConfigError, GitError, RegistryError
-from build_tools.plan import LABEL_PREFIX, make_build_plan
+from build_tools.image import wheelhouse
+from build_tools.image.build import public_source_url, source_date
+from build_tools.image.plan import LABEL_PREFIX, make_build_plan
 from build_tools.process import CommandResult
 from build_tools.runtime.contract_loader import load_contract, read_contract
 from tests.unit.fakes import FakeGit, FakeHost
@@ -274,9 +278,9 @@ def test_dockerfile_needs_no_frontend_image_and_no_fixed_python_path() -> None:
 
 
 def test_every_plan_label_is_set_by_the_dockerfile(project: Project) -> None:
-    from build_tools.build import gather_source_info
     from build_tools.config import load_config
-    from build_tools.plan import BuildOptions
+    from build_tools.image.build import gather_source_info
+    from build_tools.image.plan import BuildOptions
 
     config = load_config(project.root, {})
     source = gather_source_info(config, _host())

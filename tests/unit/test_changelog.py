@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from build_tools import changelog
-from build_tools.changelog import (
+from build_tools.errors import ReleaseError
+from build_tools.release import changelog
+from build_tools.release.changelog import (
     Entry,
     assemble_notes,
     changed_entry_paths,
@@ -18,7 +19,6 @@ from build_tools.changelog import (
     parse_entry,
     slugify,
 )
-from build_tools.errors import ReleaseError
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 GOOD = "---\ntype: fix\nsummary: Retry a dropped Temporal connection\n---\n\nBody.\n"

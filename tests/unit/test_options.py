@@ -18,7 +18,7 @@ from build_tools.options import (
     TemporalImageArguments,
 )
 from build_tools.platforms import LINUX_AMD64, LINUX_ARM64, platform_of_machine
-from build_tools.versioning import Bump
+from build_tools.release.versioning import Bump
 
 
 def _typed(*argv: str) -> Any:

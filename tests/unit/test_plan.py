@@ -8,7 +8,7 @@ import pytest
 
 from build_tools.config import ToolConfig
 from build_tools.errors import ConfigError
-from build_tools.plan import (
+from build_tools.image.plan import (
     BuildOptions,
     SourceInfo,
     created_timestamp,

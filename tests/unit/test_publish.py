@@ -11,7 +11,7 @@ import semver
 
 from build_tools.docker import BuildxRequest
 from build_tools.errors import RegistryError, ReleaseError
-from build_tools.publish import (
+from build_tools.release.publish import (
     REVISION_LABEL,
     VERSION_LABEL,
     PublishedImage,
@@ -27,8 +27,8 @@ from build_tools.publish import (
     verify_platforms,
     write_tags,
 )
-from build_tools.tags import TagAction
-from build_tools.versioning import parse_cli_version
+from build_tools.release.tags import TagAction
+from build_tools.release.versioning import parse_cli_version
 from tests.unit.fakes import FakeHost
 
 REPO = "registry.test/stigmer/agent-runner"

@@ -20,10 +20,9 @@ from typing import Any
 
 import pytest
 
-from build_tools.blobs import compression_of, count_unpacked
 from build_tools.errors import BudgetExceededError, BuildError
-from build_tools.registry import image_manifests
-from build_tools.size import (
+from build_tools.image.blobs import compression_of, count_unpacked
+from build_tools.image.size import (
     LayerSize,
     PlatformSize,
     docker_images_note,
@@ -34,6 +33,7 @@ from build_tools.size import (
     readable_step,
     size_report,
 )
+from build_tools.registry import image_manifests
 from tests.unit.fakes import FakeHost
 
 DATA = Path(__file__).parent / "data"

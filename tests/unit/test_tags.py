@@ -6,7 +6,7 @@ import pytest
 import semver
 
 from build_tools.errors import ReleaseError
-from build_tools.tags import (
+from build_tools.release.tags import (
     MAX_TAG_LENGTH,
     TagAction,
     check_release_tags,

@@ -6,7 +6,7 @@ import pytest
 import semver
 
 from build_tools.errors import ReleaseError
-from build_tools.versioning import (
+from build_tools.release.versioning import (
     Bump,
     Line,
     is_version,

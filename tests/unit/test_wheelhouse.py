@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from build_tools.errors import ExternalCommandError, WheelhouseError
-from build_tools.process import CommandResult
-from build_tools.wheelhouse import (
+from build_tools.image.wheelhouse import (
     PLATFORM_TAGS_FILE,
     LockedRequirement,
     applies_to,
@@ -20,6 +19,7 @@ from build_tools.wheelhouse import (
     pip_platform_tags,
     prepare_wheelhouse,
 )
+from build_tools.process import CommandResult
 from tests.unit.fakes import FakeHost, FakeProcess
 
 DATA = Path(__file__).parent / "data" / "pip"

@@ -11,7 +11,7 @@ import pytest
 
 from build_tools.process import CommandResult
 from build_tools.runtime.contract_loader import Contract, read_contract
-from build_tools.runtime.lifecycle import Clock
+from build_tools.runtime.docker_mode import Clock
 from tests.unit.fakes import FakeHost
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]

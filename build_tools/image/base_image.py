@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from build_tools.config import ToolConfig
-from build_tools.debian_rootfs import SUITE, RootfsFacts, debian_mirror, finish_rootfs
 from build_tools.errors import BuildError, BuildToolsError, ConfigError, RegistryError
 from build_tools.host import Host
+from build_tools.image.debian_rootfs import SUITE, RootfsFacts, debian_mirror, finish_rootfs
 from build_tools.options import BaseImageArguments
 from build_tools.platforms import PLATFORMS
 from build_tools.registry import image_manifests

@@ -24,14 +24,14 @@ from typing import Any
 import semver
 import tomlkit
 
-from build_tools import changelog
 from build_tools.config import ToolConfig
 from build_tools.errors import BuildToolsError, GitError, ReleaseError
 from build_tools.host import Host
 from build_tools.options import ReleaseArguments, ReleaseNotesArguments
 from build_tools.project import RUNNER_LOCK, RUNNER_PACKAGE_INIT, RUNNER_PYPROJECT, read_exact
-from build_tools.tags import check_release_tags, published_versions
-from build_tools.versioning import (
+from build_tools.release import changelog
+from build_tools.release.tags import check_release_tags, published_versions
+from build_tools.release.versioning import (
     VersionRequest,
     is_version,
     line_for_branch,

@@ -18,7 +18,7 @@ from typing import Any
 from build_tools.errors import RuntimeContainerError
 from build_tools.host import Host
 from build_tools.runtime.contract_loader import Contract
-from build_tools.runtime.lifecycle import POLL_SECONDS, Clock, poller_summary, probe_runner
+from build_tools.runtime.docker_mode import POLL_SECONDS, Clock, poller_summary, probe_runner
 from build_tools.runtime.spec import runner_env, stop_timeout, workspace_dir
 
 STATE_FILE_NAME = "agent-runner-process.json"

@@ -1,8 +1,8 @@
 """What `build` will do, computed without doing it: platforms, tags, labels, build args.
 
 `make_build_plan` is pure: everything it needs (settings, command-line options, facts about
-the source tree, the source date) is passed in. `--dry-run` prints its result; `build_tools.build`
-carries it out.
+the source tree, the source date) is passed in. `--dry-run` prints its result;
+`build_tools.image.build` carries it out.
 """
 
 from __future__ import annotations

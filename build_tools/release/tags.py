@@ -25,7 +25,7 @@ from enum import Enum
 import semver
 
 from build_tools.errors import ReleaseError
-from build_tools.versioning import is_version, tag_for, version_from_tag
+from build_tools.release.versioning import is_version, tag_for, version_from_tag
 
 LATEST = "latest"
 MAX_TAG_LENGTH = 128

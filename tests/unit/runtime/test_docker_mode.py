@@ -15,7 +15,7 @@ from build_tools.errors import (
     RuntimeContainerError,
 )
 from build_tools.process import CommandResult
-from build_tools.runtime import lifecycle
+from build_tools.runtime import docker_mode
 from build_tools.runtime.contract_loader import Contract
 from build_tools.runtime.spec import ContainerPlan, container_plan, id_file, make_run_spec
 from build_tools.runtime.upstream import SUPERVISOR, plan_upstream
@@ -62,10 +62,10 @@ def do_start(
     fake_time: FakeTime,
     plan: ContainerPlan | None = None,
     **kw: object,
-) -> lifecycle.StartResult:
+) -> docker_mode.StartResult:
     options: dict[str, object] = {"pull_policy": "missing", "replace": False, "timeout": 10.0}
     options.update(kw)
-    return lifecycle.start(
+    return docker_mode.start(
         host, contract, plan or plan_for(contract, data_dir), data_dir=data_dir,
         clock=fake_time.clock(), log=io.StringIO(), **options,  # type: ignore[arg-type]
     )  # fmt: skip
@@ -80,7 +80,7 @@ def test_docker_binary_missing_gives_install_steps_for_the_os(
     os_name: str, install_hint: str
 ) -> None:
     with pytest.raises(DockerMissingError, match=install_hint) as caught:
-        lifecycle.check_docker(FakeHost(programs=set()), os_name)
+        docker_mode.check_docker(FakeHost(programs=set()), os_name)
     assert caught.value.exit_code == 3
     assert "--no-docker" in str(caught.value)
 
@@ -94,7 +94,7 @@ def test_daemon_down_says_how_to_start_it(os_name: str, start_hint: str) -> None
     down = CommandResult((), 1, "", "Cannot connect to the Docker daemon at unix:///x.sock.\n")
     host = FakeHost(commands={"docker version": down})
     with pytest.raises(DockerDaemonError, match=start_hint) as caught:
-        lifecycle.check_docker(host, os_name)
+        docker_mode.check_docker(host, os_name)
     assert caught.value.exit_code == 4
     assert "unix:///x.sock" in str(caught.value)
 
@@ -108,7 +108,7 @@ def test_start_pulls_a_missing_image_runs_and_waits_for_the_ready_line(
     assert ("image_pull", IMAGE) in host.calls
     assert not result.already_running
     assert result.ready == {"ts": "2026-01-01T00:00:10.400Z", "level": "INFO", **READY}
-    assert result.cold_start_seconds == pytest.approx(3 * lifecycle.POLL_SECONDS)
+    assert result.cold_start_seconds == pytest.approx(3 * docker_mode.POLL_SECONDS)
     assert id_file(tmp_path).read_text().strip() == result.container_id
     assert (tmp_path / "workspace").is_dir()  # made by us, so owned by the user
 
@@ -126,7 +126,7 @@ def test_only_a_ready_line_in_the_runners_format_counts(
     become_ready_after(host, fake_time, sleeps=1, lines=not_ready)
     become_ready_after(host, fake_time, sleeps=4, lines=(READY_LINE,))
     result = do_start(host, contract, tmp_path, fake_time)
-    assert result.cold_start_seconds == pytest.approx(4 * lifecycle.POLL_SECONDS)
+    assert result.cold_start_seconds == pytest.approx(4 * docker_mode.POLL_SECONDS)
     assert result.ready is not None
     assert result.ready["identity"] == READY["identity"]
 
@@ -148,7 +148,7 @@ def test_the_upstream_supervisor_argv_runs_as_planned_and_stops_with_dockers_def
     assert id_file(tmp_path) == tmp_path / "agent-runner-container.id"
     assert id_file(tmp_path).read_text().strip() == result.container_id
     # No --stop-timeout in upstream's argv: docker's (and upstream's) default 10 s.
-    assert lifecycle.stop(host, "stigmer-agent-runner", tmp_path) == result.container_id
+    assert docker_mode.stop(host, "stigmer-agent-runner", tmp_path) == result.container_id
     assert ("container_stop", (result.container_id, 10)) in host.calls
 
 
@@ -232,16 +232,16 @@ def test_stop_removes_container_and_id_file(
     host.local_images[IMAGE] = {}
     become_ready_after(host, fake_time, sleeps=1)
     started = do_start(host, contract, tmp_path, fake_time)
-    assert lifecycle.stop(host, "stigmer-agent-runner", tmp_path) == started.container_id
+    assert docker_mode.stop(host, "stigmer-agent-runner", tmp_path) == started.container_id
     assert not host.containers
     assert not id_file(tmp_path).exists()
-    assert lifecycle.stop(host, "stigmer-agent-runner", tmp_path) is None  # idempotent
+    assert docker_mode.stop(host, "stigmer-agent-runner", tmp_path) is None  # idempotent
 
 
 def test_stale_id_file_falls_back_to_the_name(host: FakeHost, tmp_path: Path) -> None:
     running = host.docker.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
     id_file(tmp_path).write_text("f" * 64 + "\n")  # a container that no longer exists
-    assert lifecycle.stop(host, "stigmer-agent-runner", tmp_path) == running
+    assert docker_mode.stop(host, "stigmer-agent-runner", tmp_path) == running
     assert not id_file(tmp_path).exists()
 
 
@@ -250,7 +250,7 @@ def test_id_file_naming_someone_elses_container_is_not_trusted(
 ) -> None:
     other = host.docker.container_run(["--name", "unrelated", IMAGE], env={})
     id_file(tmp_path).write_text(other)
-    assert lifecycle.stop(host, "stigmer-agent-runner", tmp_path) is None
+    assert docker_mode.stop(host, "stigmer-agent-runner", tmp_path) is None
     assert other in host.containers
 
 
@@ -260,10 +260,10 @@ def test_container_removed_behind_our_back(
     gone = host.docker.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
     id_file(tmp_path).write_text(gone)
     host.docker.container_remove(gone)
-    report = lifecycle.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
+    report = docker_mode.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
     assert report["state"] == "absent"
     assert report["id_file_state"] == "stale"
-    assert lifecycle.stop(host, "stigmer-agent-runner", tmp_path) is None
+    assert docker_mode.stop(host, "stigmer-agent-runner", tmp_path) is None
     assert not id_file(tmp_path).exists()
 
 
@@ -283,7 +283,7 @@ def test_status_of_a_running_container(
     probe = {"healthy": True, "ready": READY, "pollers": ["other", READY["identity"]],
              "temporal": "reachable", "task_queue": "q"}  # fmt: skip
     host.commands[f"docker exec {cid} python3 -c"] = CommandResult((), 0, json.dumps(probe), "")
-    report = lifecycle.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
+    report = docker_mode.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
     assert report["state"] == "running"
     assert report["id"] == cid
     assert report["id_file_state"] == "matches"
@@ -302,7 +302,7 @@ def test_status_when_temporal_is_unreachable_does_not_claim_a_poller(
     cid = host.docker.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
     probe = {"healthy": False, "ready": None, "pollers": None, "temporal": "unreachable: x"}
     host.commands[f"docker exec {cid} python3 -c"] = CommandResult((), 0, json.dumps(probe), "")
-    report = lifecycle.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
+    report = docker_mode.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
     assert report["poller_registered"] is None
     assert report["temporal"] == "unreachable: x"
 
@@ -312,7 +312,7 @@ def test_status_of_a_stopped_container_shows_its_exit_code(
 ) -> None:
     cid = host.docker.container_run(["--name", "stigmer-agent-runner", IMAGE], env={})
     host.containers[cid]["State"].update(Running=False, Status="exited", ExitCode=69)
-    report = lifecycle.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
+    report = docker_mode.status(host, contract, "stigmer-agent-runner", tmp_path, fake_time.clock())
     assert report["state"] == "stopped"
     assert report["exit_code"] == 69
     assert "poller_registered" not in report

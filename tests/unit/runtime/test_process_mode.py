@@ -10,7 +10,7 @@ import pytest
 
 from build_tools.errors import RuntimeContainerError
 from build_tools.process import CommandResult
-from build_tools.runtime import nodocker
+from build_tools.runtime import process_mode
 from build_tools.runtime.contract_loader import Contract
 from tests.unit.fakes import FakeHost
 from tests.unit.runtime.conftest import FakeTime
@@ -18,8 +18,8 @@ from tests.unit.runtime.conftest import FakeTime
 
 def plan_for(
     contract: Contract, data_dir: Path, environ: dict[str, str] | None = None
-) -> nodocker.ProcessPlan:
-    return nodocker.make_process_plan(
+) -> process_mode.ProcessPlan:
+    return process_mode.make_process_plan(
         contract, python="/venv/bin/python", data_dir=data_dir, environ=environ or {},
         overrides={"LOG_LEVEL": "DEBUG"},
     )  # fmt: skip
@@ -43,7 +43,7 @@ def test_shell_contract_variables_cannot_override_the_plan(
 ) -> None:
     plan = plan_for(contract, tmp_path)
     shell = {"PATH": "/bin", "WORKSPACE_ROOT": "/elsewhere", "TASK_QUEUE": "stale"}
-    env = nodocker.process_env(contract, plan, shell)
+    env = process_mode.process_env(contract, plan, shell)
     assert env["PATH"] == "/bin"
     assert "WORKSPACE_ROOT" not in env
     assert "TASK_QUEUE" not in env  # an alias would beat the image default silently
@@ -51,8 +51,8 @@ def test_shell_contract_variables_cannot_override_the_plan(
 
 
 def start(host: FakeHost, contract: Contract, tmp_path: Path, fake_time: FakeTime,
-          replace: bool = False) -> nodocker.ProcessStart:  # fmt: skip
-    return nodocker.start(
+          replace: bool = False) -> process_mode.ProcessStart:  # fmt: skip
+    return process_mode.start(
         host, contract, plan_for(contract, tmp_path), environ={}, replace=replace,
         timeout=5.0, clock=fake_time.clock(),
     )  # fmt: skip
@@ -62,7 +62,7 @@ def ready_on_sleep(host: FakeHost, tmp_path: Path, fake_time: FakeTime) -> None:
     def hook() -> None:
         pid = max(host.processes)
         ready = {"event": "ready", "pid": pid, "identity": f"agent-runner-{pid}@h"}
-        nodocker.ready_file(tmp_path).write_text(json.dumps(ready))
+        process_mode.ready_file(tmp_path).write_text(json.dumps(ready))
 
     fake_time.on_sleep.append(hook)
 
@@ -71,12 +71,12 @@ def test_start_waits_for_its_own_ready_file_and_records_state(
     host: FakeHost, contract: Contract, tmp_path: Path, fake_time: FakeTime
 ) -> None:
     # A ready file left by an earlier, killed run must not count.
-    nodocker.ready_file(tmp_path).write_text(json.dumps({"pid": 1}))
+    process_mode.ready_file(tmp_path).write_text(json.dumps({"pid": 1}))
     ready_on_sleep(host, tmp_path, fake_time)
     result = start(host, contract, tmp_path, fake_time)
     assert result.pid in host.processes
     assert result.cold_start_seconds == pytest.approx(0.1)
-    state = nodocker.read_state(tmp_path)
+    state = process_mode.read_state(tmp_path)
     assert state is not None
     assert state["pid"] == result.pid
     assert (tmp_path / "workspace").is_dir()
@@ -91,7 +91,7 @@ def test_start_reports_an_early_exit_with_the_log_path(
     fake_time.on_sleep.append(lambda: host.processes.update(dict.fromkeys(host.processes, False)))
     with pytest.raises(RuntimeContainerError, match=r"agent-runner\.log"):
         start(host, contract, tmp_path, fake_time)
-    assert nodocker.read_state(tmp_path) is None
+    assert process_mode.read_state(tmp_path) is None
 
 
 def test_stop_sends_sigterm_and_removes_state(
@@ -99,21 +99,21 @@ def test_stop_sends_sigterm_and_removes_state(
 ) -> None:
     ready_on_sleep(host, tmp_path, fake_time)
     pid = start(host, contract, tmp_path, fake_time).pid
-    assert nodocker.stop(host, tmp_path, fake_time.clock()) == pid
+    assert process_mode.stop(host, tmp_path, fake_time.clock()) == pid
     assert ("signal_process", (pid, signal.SIGTERM)) in host.calls
-    assert nodocker.read_state(tmp_path) is None
-    assert nodocker.stop(host, tmp_path, fake_time.clock()) is None
+    assert process_mode.read_state(tmp_path) is None
+    assert process_mode.stop(host, tmp_path, fake_time.clock()) is None
 
 
 def test_stale_state_file_of_a_dead_process(
     host: FakeHost, contract: Contract, tmp_path: Path, fake_time: FakeTime
 ) -> None:
-    nodocker.state_file(tmp_path).write_text(json.dumps({"pid": 999, "argv": ["p"]}))
-    report = nodocker.status(host, tmp_path, fake_time.clock())
+    process_mode.state_file(tmp_path).write_text(json.dumps({"pid": 999, "argv": ["p"]}))
+    report = process_mode.status(host, tmp_path, fake_time.clock())
     assert report["state"] == "stopped"
     assert report["state_file_state"] == "stale"
-    assert nodocker.stop(host, tmp_path, fake_time.clock()) is None
-    assert not nodocker.state_file(tmp_path).exists()
+    assert process_mode.stop(host, tmp_path, fake_time.clock()) is None
+    assert not process_mode.state_file(tmp_path).exists()
 
 
 def test_status_of_a_running_process_asks_the_runner_environment(
@@ -128,7 +128,7 @@ def test_status_of_a_running_process_asks_the_runner_environment(
         "temporal": "reachable",
     }
     host.commands["env "] = CommandResult((), 0, json.dumps(probe), "")
-    report = nodocker.status(host, tmp_path, fake_time.clock())
+    report = process_mode.status(host, tmp_path, fake_time.clock())
     assert report["state"] == "running"
     assert report["pid"] == pid
     assert report["poller_registered"] is True

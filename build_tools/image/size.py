@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from build_tools.blobs import Blob, compression_of, count_unpacked, read_oci_archive
 from build_tools.docker import Docker
 from build_tools.errors import BudgetExceededError, BuildError, RegistryError
+from build_tools.image.blobs import Blob, compression_of, count_unpacked, read_oci_archive
 from build_tools.registry import (
     MANIFEST_MEDIA_TYPES,
     Registry,

@@ -40,7 +40,7 @@ from build_tools.host import Host
 from build_tools.options import PublishArguments
 from build_tools.project import RUNNER_PYPROJECT, read_project_version
 from build_tools.registry import index_entries
-from build_tools.tags import (
+from build_tools.release.tags import (
     LATEST,
     TagAction,
     decide_alias_tag,
@@ -50,7 +50,7 @@ from build_tools.tags import (
     published_versions,
     sha_tag,
 )
-from build_tools.versioning import version_from_tag
+from build_tools.release.versioning import version_from_tag
 
 VERSION_LABEL = "org.opencontainers.image.version"
 REVISION_LABEL = "org.opencontainers.image.revision"
@@ -418,9 +418,9 @@ def release_from_head(host: Host, root: Path) -> tuple[semver.Version, str]:
 
 def image_request(config: ToolConfig, host: Host, version: semver.Version) -> BuildxRequest:
     """The agent-runner image build from the build plan (`staging_request` says where to)."""
-    from build_tools.build import gather_source_info, source_date
-    from build_tools.plan import BuildOptions, make_build_plan
-    from build_tools.wheelhouse import prepare_image_wheelhouse
+    from build_tools.image.build import gather_source_info, source_date
+    from build_tools.image.plan import BuildOptions, make_build_plan
+    from build_tools.image.wheelhouse import prepare_image_wheelhouse
 
     options = BuildOptions(
         host_platform=config.platforms[0],
@@ -443,7 +443,7 @@ IMAGE_START = StartCheck(
 
 
 def run_publish(args: PublishArguments, config: ToolConfig, host: Host) -> int:
-    from build_tools.size import enforce_size_budget, measure_pushed
+    from build_tools.image.size import enforce_size_budget, measure_pushed
 
     version, revision = release_from_head(host, config.project_root)
     repository = f"{config.registry}/{config.image}"

@@ -10,7 +10,7 @@ import semver
 from build_tools.cli import run
 from build_tools.errors import GitError, ReleaseError
 from build_tools.project import RUNNER_LOCK, RUNNER_PACKAGE_INIT, RUNNER_PYPROJECT
-from build_tools.release import (
+from build_tools.release.cut import (
     execute_release,
     lock_problems,
     manifest_version,
@@ -18,7 +18,7 @@ from build_tools.release import (
     set_package_version,
     set_pyproject_version,
 )
-from build_tools.versioning import parse_request
+from build_tools.release.versioning import parse_request
 from tests.unit.fakes import FakeHost
 
 V = semver.Version.parse

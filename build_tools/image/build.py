@@ -1,6 +1,6 @@
 """`build`: gather facts, plan, fill the wheelhouse, run buildx, then gate the image size.
 
-The plan (`build_tools.plan`) decides; this module only carries it out through the Host.
+The plan (`build_tools.image.plan`) decides; this module only carries it out through the Host.
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ from build_tools.errors import (
     GitError,
 )
 from build_tools.host import Host
-from build_tools.options import BuildArguments
-from build_tools.plan import (
+from build_tools.image.plan import (
     UNKNOWN_REVISION,
     BuildOptions,
     BuildPlan,
     SourceInfo,
     make_build_plan,
 )
+from build_tools.image.wheelhouse import prepare_image_wheelhouse
+from build_tools.options import BuildArguments
 from build_tools.platforms import LINUX_AMD64, SUPPORTED_PLATFORMS, platform_of_machine
 from build_tools.project import RUNNER_PYPROJECT, read_project_version, require_checkout
 from build_tools.runtime.contract_loader import read_contract
-from build_tools.wheelhouse import prepare_image_wheelhouse
 
 METADATA_FILE = "build-metadata.json"  # beside the reports: buildx's result (digest)
 SIZE_REPORT_STEM = "image-size"
@@ -181,14 +181,14 @@ def gate_size(
     plan: BuildPlan, config: ToolConfig, host: Host, report_dir: Path, out: IO[str]
 ) -> None:
     """Measure each platform from its real source, write the report, then enforce the budget."""
-    from build_tools.report import write_report
-    from build_tools.size import (
+    from build_tools.image.size import (
         docker_images_note,
         enforce_size_budget,
         measure_local,
         measure_pushed,
         size_report,
     )
+    from build_tools.report import write_report
 
     ref = plan.primary_ref
     sizes = measure_pushed(ref, host.registry) if plan.push else measure_local(ref, host.docker)

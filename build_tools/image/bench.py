@@ -1,6 +1,6 @@
 """Build benchmark: cold, warm after a code-only change, and arm64 against amd64, in one run.
 
-Each case is the request `build --push --platform P` plans (`build_tools.plan`), pushed to
+Each case is the request `build --push --platform P` plans (`build_tools.image.plan`), pushed to
 the local registry under `bench/agent-runner` with one set of source facts and one clock
 reading for the whole run. Cases, in order (the warm case relies on the cache the first
 one leaves):
@@ -29,12 +29,12 @@ from build_tools.config import ToolConfig
 from build_tools.docker import BuildxRequest, stderr_log
 from build_tools.errors import BuildError
 from build_tools.host import Host
+from build_tools.image.plan import BuildOptions, SourceInfo, make_build_plan
+from build_tools.image.wheelhouse import prepare_image_wheelhouse
 from build_tools.options import BenchArguments
-from build_tools.plan import BuildOptions, SourceInfo, make_build_plan
 from build_tools.platforms import LINUX_AMD64, LINUX_ARM64
 from build_tools.project import RUNNER_SOURCES
 from build_tools.report import Report, Row, default_report_dir, to_markdown, write_report
-from build_tools.wheelhouse import prepare_image_wheelhouse
 
 Clock = Callable[[], float]
 # (config, platform, tag, no_cache) -> the request `nox -s build` would make for that platform.
@@ -245,7 +245,7 @@ def run_bench(
     out = log or stderr_log()
     host.docker.ensure()
     if make_request is None:
-        from build_tools.build import gather_source_info, source_date
+        from build_tools.image.build import gather_source_info, source_date
 
         source_info = gather_source_info(config, host)
         make_request = plan_request_maker(source_info, source_date(host, config.project_root))
