@@ -105,26 +105,12 @@ class InjectingDocker(RealDocker):
 
 
 class InjectingHost:
-    """The real host with an `InjectingDocker` (same arguments)."""
+    """The real host with an `InjectingDocker` (a plain one when none is given)."""
 
-    def __init__(
-        self,
-        fail_write: int | None = None,
-        hide_platform: str | None = None,
-        *,
-        fail_after_write: int | None = None,
-        fail_verification: bool = False,
-        after_write: Callable[[str], None] | None = None,
-    ) -> None:
+    def __init__(self, docker: InjectingDocker | None = None) -> None:
         real = real_host(os.environ)
         self.process, self.registry, self.git = real.process, real.registry, real.git
-        self.docker = InjectingDocker(
-            fail_write,
-            hide_platform,
-            fail_after_write=fail_after_write,
-            fail_verification=fail_verification,
-            after_write=after_write,
-        )
+        self.docker = docker or InjectingDocker()
 
     @property
     def writes(self) -> list[str]:
@@ -303,8 +289,9 @@ def test_dry_run_prints_every_ref_and_writes_nothing(
 def test_a_missing_platform_tags_nothing(repository: str, tmp_path: Path, host: Host) -> None:
     do_publish(host, repository, tmp_path, "1.0.0")
     before = tag_table(host, repository)
+    hiding = InjectingHost(InjectingDocker(hide_platform="linux/arm64"))
     with pytest.raises(RegistryError, match=r"not \['linux/amd64', 'linux/arm64'\]"):
-        do_publish(InjectingHost(hide_platform="linux/arm64"), repository, tmp_path, "1.1.0")
+        do_publish(hiding, repository, tmp_path, "1.1.0")
     after = tag_table(host, repository)
     # Only the build's own staging tag exists; no version tag, no alias moved.
     staging = f"sha-{revision_of('1.1.0')[:12]}"
@@ -323,7 +310,7 @@ def test_a_registry_failure_midway_then_a_rerun_completes(
     repository: str, tmp_path: Path, host: Host, fail_write: int, failed_tag: str
 ) -> None:
     first = do_publish(host, repository, tmp_path, "1.0.0")
-    failing = InjectingHost(fail_write=fail_write)
+    failing = InjectingHost(InjectingDocker(fail_write=fail_write))
     with pytest.raises(RegistryError, match=rf"Writing tag .*:{re.escape(failed_tag)} failed be"):
         do_publish(failing, repository, tmp_path, "1.1.0")
     table = tag_table(host, repository)
@@ -370,16 +357,16 @@ def test_an_interrupted_publish_is_finished_by_a_rerun(
             if history.setdefault(tag, [digest])[-1] != digest:
                 history[tag].append(digest)
 
-    failing = InjectingHost(
+    failing = InjectingHost(InjectingDocker(
         fail_after_write=None if interruption == "verification" else
         {"after 1.1.0": 1, "after the first alias": 3, "after the last alias": 5}[interruption],
         fail_verification=interruption == "verification",
         after_write=record,
-    )  # fmt: skip
+    ))  # fmt: skip
     with pytest.raises((RegistryError, ReleaseError), match="injected failure"):
         do_publish(failing, repository, tmp_path, "1.1.0")
     interrupted = tag_table(host, repository)
-    rerun = InjectingHost(after_write=record)
+    rerun = InjectingHost(InjectingDocker(after_write=record))
     second = do_publish(rerun, repository, tmp_path, "1.1.0")
     final = tag_table(host, repository)
     with capsys.disabled():
