@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from build_tools.errors import (
     BuildError,
+    BuildToolsError,
     DockerDaemonError,
     DockerMissingError,
     RegistryError,
@@ -123,6 +124,17 @@ class RealDocker:
     def _run(self, *args: str, env: Mapping[str, str] | None = None) -> CommandResult:
         return self._process.run(["docker", *args], env=env, check=False)
 
+    def _read_json(
+        self, args: Sequence[str], failure: Callable[[CommandResult], BuildToolsError]
+    ) -> Any:
+        """`docker ARGS` stdout as JSON; None when docker says there is no such object."""
+        result = self._run(*args)
+        if result.returncode == 0:
+            return json.loads(result.stdout)
+        if _not_found(result):
+            return None
+        raise failure(result)
+
     # -- the engine ---------------------------------------------------------------------------
 
     def ensure(self, *, install_fix: str = INSTALL_FIX, start_fix: str = START_FIX) -> None:
@@ -196,16 +208,14 @@ class RealDocker:
 
     def image_inspect(self, ref: str) -> dict[str, Any] | None:
         """The engine's record of a local image; None when it does not have it."""
-        result = self._run("image", "inspect", ref)
-        if result.returncode != 0:
-            if _not_found(result):
-                return None
-            raise DockerDaemonError(
+        parsed: list[dict[str, Any]] | None = self._read_json(
+            ("image", "inspect", ref),
+            lambda result: DockerDaemonError(
                 f"Inspecting local image {ref}",
                 f"the engine failed ({result.last_line()})",
                 START_FIX,
-            )
-        parsed: list[dict[str, Any]] = json.loads(result.stdout)
+            ),
+        )
         return parsed[0] if parsed else None
 
     def image_save_stream(self, ref: str) -> Iterator[bytes]:
@@ -235,16 +245,14 @@ class RealDocker:
 
     def imagetools_inspect_raw(self, ref: str) -> dict[str, Any] | None:
         """The raw index or manifest `ref` names in its registry; None when there is none."""
-        result = self._run("buildx", "imagetools", "inspect", "--raw", ref)
-        if result.returncode != 0:
-            if _not_found(result):
-                return None
-            raise RegistryError(
+        parsed: dict[str, Any] | None = self._read_json(
+            ("buildx", "imagetools", "inspect", "--raw", ref),
+            lambda result: RegistryError(
                 f"Inspecting {ref}",
                 f"the registry did not serve it ({result.stderr.strip()[:200]})",
                 "Check the reference, registry reachability and your login, then retry.",
-            )
-        parsed: dict[str, Any] = json.loads(result.stdout)
+            ),
+        )
         return parsed
 
     def imagetools_create(
@@ -261,17 +269,15 @@ class RealDocker:
 
     def manifest_digest(self, ref: str) -> str | None:
         """Digest of the manifest or index `ref` names in its registry; None if there is none."""
-        result = self._run("buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}")
-        if result.returncode != 0:
-            if _not_found(result):
-                return None
-            raise RegistryError(
+        manifest: dict[str, Any] | None = self._read_json(
+            ("buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"),
+            lambda result: RegistryError(
                 f"Resolving {ref}",
                 f"the registry did not answer ({result.stderr.strip()[-200:]})",
                 "Check registry reachability and your login (docker login), then retry.",
-            )
-        digest: str = json.loads(result.stdout)["digest"]
-        return digest
+            ),
+        )
+        return None if manifest is None else str(manifest["digest"])
 
     def image_configs(self, ref: str) -> dict[str, dict[str, Any]]:
         """Platform (os/arch) -> OCI image config of `ref` in its registry (no pull): labels
@@ -326,14 +332,12 @@ class RealDocker:
 
     def container_inspect(self, name_or_id: str) -> dict[str, Any] | None:
         """`docker container inspect`, or None when no such container exists."""
-        result = self._run("container", "inspect", name_or_id)
-        if result.returncode != 0:
-            if _not_found(result):
-                return None
-            raise self._container_error(
+        parsed: list[dict[str, Any]] | None = self._read_json(
+            ("container", "inspect", name_or_id),
+            lambda result: self._container_error(
                 f"Inspecting container {name_or_id}", result, "Check the Docker engine and retry."
-            )
-        parsed: list[dict[str, Any]] = json.loads(result.stdout)
+            ),
+        )
         return parsed[0] if parsed else None
 
     def container_exec(self, name_or_id: str, argv: Sequence[str]) -> CommandResult:
