@@ -78,13 +78,14 @@ class RealProcess:
         return shutil.which(program, path=self._environ.get("PATH"))
 
     def _resolve(self, argv: Sequence[str]) -> list[str]:
-        if self.which(argv[0]) is None and not Path(argv[0]).is_file():
+        found = self.which(argv[0])
+        if found is None and not Path(argv[0]).is_file():
             raise ExternalCommandError(
                 f"Running {argv[0]}",
                 f"{argv[0]} is not installed or not on PATH",
                 "Install it (on Debian hosts: bash .ci/provision-docker-host) and retry.",
             )
-        return [self.which(argv[0]) or argv[0], *argv[1:]]
+        return [found or argv[0], *argv[1:]]
 
     def run(
         self,

@@ -107,6 +107,11 @@ class IndexEntry:
     digest: str
     attestation: bool  # a BuildKit provenance/SBOM manifest, not a runnable image
 
+    @property
+    def os_arch(self) -> str:
+        """os/architecture without the variant (an arm64 entry may say linux/arm64/v8)."""
+        return "/".join(self.platform.split("/")[:2])
+
 
 def platform_name(platform: Mapping[str, Any]) -> str:
     parts = [str(platform.get("os", "?")), str(platform.get("architecture", "?"))]
@@ -197,28 +202,32 @@ class RealRegistry:
     def _open(self, url: str, accept: Sequence[str], what: str) -> Any:
         if not url.startswith(("http://", "https://")):
             raise RegistryError(what, "only http(s) URLs are registries", "Fix the URL.")
-        origin = _token_scope(url)
-        headers = {"Accept": ", ".join(accept)} if accept else {}
-        if origin in self._tokens:
-            headers["Authorization"] = f"Bearer {self._tokens[origin]}"
-        for attempt in range(2):
-            request = urllib.request.Request(url, headers=headers)  # noqa: S310 (scheme checked)
-            try:
-                return self._opener.open(request, timeout=60)
-            except urllib.error.HTTPError as exc:
-                challenge = exc.headers.get("WWW-Authenticate", "") if exc.headers else ""
-                if exc.code == 401 and challenge.startswith("Bearer ") and attempt == 0:
-                    self._tokens[origin] = self._anonymous_token(challenge)
-                    headers["Authorization"] = f"Bearer {self._tokens[origin]}"
-                    continue
+        scope = _token_scope(url)
+        try:
+            return self._send(url, accept, self._tokens.get(scope), what)
+        except urllib.error.HTTPError as exc:
+            challenge = exc.headers.get("WWW-Authenticate", "") if exc.headers else ""
+            if exc.code != 401 or not challenge.startswith("Bearer "):
                 raise
-            except urllib.error.URLError as exc:
-                raise RegistryError(
-                    what,
-                    f"the registry is unreachable ({exc.reason})",
-                    "Start the registry or fix its address (--registry), then retry.",
-                ) from exc
-        raise AssertionError("unreachable: the second attempt returns or raises")
+            self._tokens[scope] = self._anonymous_token(challenge)
+        return self._send(url, accept, self._tokens[scope], what)
+
+    def _send(self, url: str, accept: Sequence[str], token: str | None, what: str) -> Any:
+        """One GET; HTTP errors are raised as they are (callers decide what a code means)."""
+        headers = {"Accept": ", ".join(accept)} if accept else {}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 (scheme checked)
+        try:
+            return self._opener.open(request, timeout=60)
+        except urllib.error.HTTPError:
+            raise  # a subclass of URLError, but an answer: not "unreachable"
+        except urllib.error.URLError as exc:
+            raise RegistryError(
+                what,
+                f"the registry is unreachable ({exc.reason})",
+                "Start the registry or fix its address (--registry), then retry.",
+            ) from exc
 
     def _fetch(self, url: str, accept: Sequence[str]) -> Any:
         what = f"GET {url}"

@@ -225,9 +225,7 @@ def decide_publish(plan: PublishPlan, state: RegistryState) -> PublishDecision:
 def read_published(host: Host, repository: str, digest: str) -> PublishedImage:
     ref = f"{repository}@{digest}"
     entries = index_entries(host.docker.imagetools_inspect_raw(ref) or {})
-    platforms = [
-        "/".join(entry.platform.split("/")[:2]) for entry in entries if not entry.attestation
-    ]
+    platforms = [entry.os_arch for entry in entries if not entry.attestation]
     attestations = any(entry.attestation for entry in entries)
     configs = host.docker.image_configs(ref)
     labels = {
@@ -297,7 +295,7 @@ def platform_manifests(host: Host, plan: PublishPlan, digest: str) -> dict[str, 
                 "it carries attestation manifests (unknown/unknown platforms)",
                 "Build with provenance and SBOM off; release.yml attests separately.",
             )
-        found["/".join(entry.platform.split("/")[:2])] = entry.digest
+        found[entry.os_arch] = entry.digest
     if sorted(found) != sorted(plan.platforms):
         raise RegistryError(
             f"Checking {plan.repository}@{digest}",

@@ -25,7 +25,7 @@ from build_tools.errors import BuildError, ExternalCommandError
 from build_tools.host import Host
 from build_tools.options import TemporalImageArguments
 from build_tools.platforms import LINUX_AMD64, LINUX_ARM64
-from build_tools.registry import image_manifests
+from build_tools.registry import index_entries
 
 SERVER_PORT = 7233
 BINARY_IN_IMAGE = "/temporal"
@@ -203,8 +203,7 @@ def _pushed(host: Host, plan: TemporalImagePlan) -> bool:
     index = host.docker.imagetools_inspect_raw(plan.ref)
     if index is None:
         return False
-    # os/arch only: an arm64 entry may carry a variant (linux/arm64/v8).
-    listed = {"/".join(platform.split("/")[:2]) for platform, _digest in image_manifests(index)}
+    listed = {entry.os_arch for entry in index_entries(index) if not entry.attestation}
     return set(plan.platforms) <= listed
 
 
