@@ -172,12 +172,18 @@ CI_LINTERS = (
 )
 
 
+# Every shell script in the repository (tests/unit/test_ci_lint.py keeps the list complete).
+SHELL_SCRIPTS = (".ci/run", ".ci/setup-host", ".ci/provision-docker-host", ".ci/lib/steps.sh")
+
+
 @nox.session(python=PYTHON)
 def lint_ci(session: nox.Session) -> None:
-    """actionlint and zizmor over .github/workflows, hadolint over the Dockerfile."""
+    """actionlint and zizmor over the workflows, ShellCheck over .ci/, hadolint (Dockerfile)."""
     session.install(*CI_LINTERS)
     session.run("actionlint", "-color=false")
     session.run("zizmor", "--offline", "--no-progress", ".github/workflows")
+    # -x follows the `source` of .ci/lib/steps.sh; every exception is a reasoned directive.
+    session.run("shellcheck", "--external-sources", "--severity=style", *SHELL_SCRIPTS)
     session.run("hadolint", "Dockerfile")
 
 
