@@ -238,17 +238,29 @@ client_note '{client}' '{versions}'
 
 
 def test_a_newer_client_first_on_path_is_used_and_named(tmp_path: Path) -> None:
-    # The machine's /usr/local/bin/docker 28.2.2 ahead of trixie's 26.1.5 engine.
-    result = _client_note(tmp_path, "/usr/local/bin/docker", "28.2.2 1.50 1.45 1.24")
+    # Seen on these hosts: /usr/local/bin/docker 28.2.2 ahead of trixie's 26.1.5 engine;
+    # `docker version` reports the API version it negotiated (1.45), not its own maximum.
+    result = _client_note(tmp_path, "/usr/local/bin/docker", "28.2.2 1.45 26.1.5+dfsg1 1.24")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        "/usr/local/bin/docker 28.2.2, first on PATH and used (API 1.50, negotiated down to "
-        f"the engine's 1.45; the engine's own client is {tmp_path}/usr-bin-docker)"
+        "/usr/local/bin/docker 28.2.2, first on PATH and used (newer than engine 26.1.5+dfsg1, "
+        f"speaking its API 1.45; the engine's own client is {tmp_path}/usr-bin-docker)"
     )
 
 
+def test_the_engines_own_client_is_named_plainly(tmp_path: Path) -> None:
+    result = _bash(
+        f"""source '{PROVISION}'
+ENGINE_CLIENT=/usr/bin/docker
+client_note /usr/bin/docker '26.1.5+dfsg1 1.45 26.1.5+dfsg1 1.24'
+"""
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "/usr/bin/docker 26.1.5+dfsg1 (API 1.45)"
+
+
 def test_a_client_older_than_the_engine_accepts_is_refused(tmp_path: Path) -> None:
-    result = _client_note(tmp_path, "/opt/old/docker", "1.11.2 1.23 1.45 1.24")
+    result = _client_note(tmp_path, "/opt/old/docker", "1.11.2 1.23 26.1.5+dfsg1 1.24")
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "provision-docker-host failed because the docker client /opt/old/docker (1.11.2, "
