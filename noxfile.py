@@ -87,6 +87,13 @@ def build(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def gates(session: nox.Session) -> None:
+    """Structure test and layer-efficiency gate of a pushed image (`-- --image REF`)."""
+    session.install("-e", ".[gates]")  # the toolchain and both tools' wheels; no agent-runner
+    _tool(session, "gates")
+
+
+@nox.session(python=PYTHON)
 def base_image(session: nox.Session) -> None:
     """Seed the offline Python 3.13 base (amd64+arm64) into the local registry if needed."""
     _install(session)

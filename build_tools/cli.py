@@ -25,6 +25,7 @@ from build_tools.options import (
     CheckChangelogArguments,
     CommandArguments,
     ConfigOverrides,
+    GatesArguments,
     ProtosArguments,
     PublishArguments,
     ReleaseArguments,
@@ -104,6 +105,43 @@ def _build_handler(args: BuildArguments, config: ToolConfig, host: Host) -> int:
     from build_tools.image.build import run_build
 
     return run_build(args, config, host)
+
+
+def _gates_arguments(args: argparse.Namespace) -> GatesArguments:
+    # --platform is repeatable here and each may be a comma list: one list for load_config.
+    platforms = ",".join(args.platforms) if args.platforms else None
+    overrides = ConfigOverrides(
+        platforms=platforms,
+        layer_efficiency=args.layer_efficiency,
+        wasted_mb=args.wasted_mb,
+        user_wasted_ratio=args.user_wasted_ratio,
+    )
+    return GatesArguments(args.image, overrides, report_dir=args.report_dir, dry_run=args.dry_run)
+
+
+def _gates_handler(args: GatesArguments, config: ToolConfig, host: Host) -> int:
+    from build_tools.image.gates import run_gates
+
+    return run_gates(args, config, host)
+
+
+def _add_gates_command(commands: Any) -> None:
+    gates = commands.add_parser(
+        "gates", help="structure test and layer-efficiency gate of a pushed image, per platform"
+    )
+    gates.add_argument("--image", required=True, help="pushed image (index or manifest) to gate")
+    gates.add_argument(
+        "--platform",
+        dest="platforms",
+        action="append",
+        help="platform to gate (repeatable or comma-separated; default: the configured ones)",
+    )
+    gates.add_argument("--report-dir", type=Path, help="where gates.json/.md go")
+    gates.add_argument("--layer-efficiency", type=float, help="lowest dive efficiency, 0-1")
+    gates.add_argument("--wasted-mb", type=float, help="most wasted bytes, in MB")
+    gates.add_argument("--user-wasted-ratio", type=float, help="highest wasted share, 0-1")
+    gates.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
+    gates.set_defaults(handler=Command(_gates_arguments, _gates_handler))
 
 
 def _base_image_arguments(args: argparse.Namespace) -> BaseImageArguments:
@@ -326,6 +364,7 @@ def make_parser() -> argparse.ArgumentParser:
     protos.add_argument("--out", type=Path, help="generate under DIR instead of agent-runner/src")
     protos.set_defaults(handler=Command(_protos_arguments, _protos_handler))
 
+    _add_gates_command(commands)
     _add_release_commands(commands)
     return parser
 

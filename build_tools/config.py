@@ -44,6 +44,15 @@ class Budgets:
 
 
 @dataclass(frozen=True)
+class Gates:
+    """Thresholds of the layer-efficiency gate (`nox -s gates`; docs/development.md)."""
+
+    layer_efficiency: float = 0.95  # lowest allowed dive efficiency score, 0-1
+    wasted_mb: float = 20.0  # highest allowed bytes dive counts as wasted, 10^6 bytes
+    user_wasted_ratio: float = 0.05  # highest allowed wasted share of the non-base layers, 0-1
+
+
+@dataclass(frozen=True)
 class ToolConfig:
     project_root: Path
     image: str = "stigmer/agent-runner"
@@ -58,6 +67,7 @@ class ToolConfig:
     # (build_tools/testbed/temporal_image.py), a reference uses that image (entrypoint: the CLI).
     temporal_image: str | None = None
     budgets: Budgets = field(default_factory=Budgets)
+    gates: Gates = field(default_factory=Gates)
 
     @property
     def effective_base_image(self) -> str:
@@ -82,8 +92,11 @@ class ToolConfig:
         return self.project_root / "build"
 
 
-_SCALAR_FIELDS = {f.name for f in fields(ToolConfig)} - {"project_root", "budgets"}
+_SCALAR_FIELDS = {f.name for f in fields(ToolConfig)} - {"project_root", "budgets", "gates"}
 _BUDGET_FIELDS = {f.name for f in fields(Budgets)}
+_GATE_FIELDS = {f.name for f in fields(Gates)}
+# Gate thresholds that are ratios: at most 1 (efficiency may be exactly 1; a wasted ratio 0).
+_RATIOS = {"layer_efficiency", "user_wasted_ratio"}
 
 
 def _key(name: str) -> str:
@@ -134,6 +147,16 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if not number > 0:
             raise bad(f"{value!r} is not positive", "Give a positive number.")
         return number
+    if name in _GATE_FIELDS:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise bad(f"{value!r} is not a number", "Give a number.") from None
+        low_ok = number > 0 if name == "layer_efficiency" else number >= 0
+        if not low_ok or (name in _RATIOS and number > 1):
+            limits = "a ratio in [0, 1]" if name in _RATIOS else "zero or more"
+            raise bad(f"{value!r} is out of range", f"Give {limits}.")
+        return number
     if name == "builder":
         return str(value) or None
     if name == "temporal_image":
@@ -164,16 +187,17 @@ def _pyproject_layer(project_root: Path) -> dict[str, Any]:
     layer: dict[str, Any] = {}
     for raw_key, value in table.items():
         key = _key(raw_key)
-        if key == "budgets":
-            for budget_key, budget_value in value.items():
-                name = _key(budget_key)
-                if name not in _BUDGET_FIELDS:
+        if key in {"budgets", "gates"}:
+            known = _BUDGET_FIELDS if key == "budgets" else _GATE_FIELDS
+            for sub_key, sub_value in value.items():
+                name = _key(sub_key)
+                if name not in known:
                     raise ConfigError(
-                        f"Reading {source}.budgets",
-                        f"{budget_key!r} is not a known budget",
-                        f"Use one of {sorted(_BUDGET_FIELDS)}.",
+                        f"Reading {source}.{key}",
+                        f"{sub_key!r} is not a known {key.rstrip('s')} setting",
+                        f"Use one of {sorted(known)}.",
                     )
-                layer[name] = _coerce(name, budget_value, source)
+                layer[name] = _coerce(name, sub_value, f"{source}.{key}")
         elif key in _SCALAR_FIELDS:
             layer[key] = _coerce(key, value, source)
         else:
@@ -185,7 +209,7 @@ def _pyproject_layer(project_root: Path) -> dict[str, Any]:
 
 def _environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     layer: dict[str, Any] = {}
-    for name in sorted(_SCALAR_FIELDS | _BUDGET_FIELDS):
+    for name in sorted(_SCALAR_FIELDS | _BUDGET_FIELDS | _GATE_FIELDS):
         variable = ENV_PREFIX + name.upper()
         if variable in environ:
             layer[name] = _coerce(name, environ[variable], f"environment {variable}")
@@ -194,7 +218,9 @@ def _environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def env_variable_names() -> list[str]:
     """Every environment variable the toolchain reads (for the README table)."""
-    return [ENV_PREFIX + name.upper() for name in sorted(_SCALAR_FIELDS | _BUDGET_FIELDS)]
+    return [
+        ENV_PREFIX + name.upper() for name in sorted(_SCALAR_FIELDS | _BUDGET_FIELDS | _GATE_FIELDS)
+    ]
 
 
 def load_config(
@@ -210,5 +236,6 @@ def load_config(
         if value is not None:
             merged[name] = _coerce(name, value, "the command line")
     budgets = replace(Budgets(), **{k: v for k, v in merged.items() if k in _BUDGET_FIELDS})
+    gates = replace(Gates(), **{k: v for k, v in merged.items() if k in _GATE_FIELDS})
     scalars = {k: v for k, v in merged.items() if k in _SCALAR_FIELDS}
-    return ToolConfig(project_root=project_root, budgets=budgets, **scalars)
+    return ToolConfig(project_root=project_root, budgets=budgets, gates=gates, **scalars)

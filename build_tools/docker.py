@@ -6,6 +6,9 @@ process part. Nothing outside this module spells a docker command (a unit test c
 None. Failures raise by what failed, whichever method ran the command: the engine
 (missing 3, down 4), a build or import (6), a registry read, push or pull (8), a
 container (11). Unit tests pass `tests/unit/fakes.FakeDocker`.
+
+Over 400 lines on purpose: it is the one list of the toolchain's docker command lines, and
+splitting it would scatter what the seam test keeps in one place.
 """
 
 from __future__ import annotations
@@ -94,6 +97,10 @@ class Docker(Protocol):
     def push(self, ref: str) -> None: ...
 
     def image_pull(self, ref: str, *, platform: str | None = None) -> None: ...
+
+    def image_tag(self, source: str, target: str) -> None: ...
+
+    def image_remove(self, ref: str) -> None: ...
 
     def container_run(self, args: Sequence[str], *, env: Mapping[str, str]) -> str: ...
 
@@ -310,6 +317,25 @@ class RealDocker:
                 f"Pulling {ref}",
                 f"docker pull exited with {result.returncode}: {result.last_line()}",
                 "Check the version and registry access, or build it locally (nox -s build).",
+            )
+
+    def image_tag(self, source: str, target: str) -> None:
+        result = self._run("image", "tag", source, target)
+        if result.returncode != 0:
+            raise BuildError(
+                f"Tagging {source} as {target}",
+                f"docker exited with {result.returncode}: {result.last_line()}",
+                "Check that the image is in the local engine (pull it) and retry.",
+            )
+
+    def image_remove(self, ref: str) -> None:
+        """`docker image rm REF` (the tag only, if others name the image); absent is fine."""
+        result = self._run("image", "rm", ref)
+        if result.returncode != 0 and not _not_found(result):
+            raise DockerDaemonError(
+                f"Removing local image {ref}",
+                f"docker exited with {result.returncode}: {result.last_line()}",
+                f"Remove it by hand (docker image rm {ref}).",
             )
 
     # -- containers -----------------------------------------------------------------------------

@@ -89,6 +89,12 @@ class ExternalCommandError(BuildToolsError):
     exit_code = 12
 
 
+class ImageGateError(BuildToolsError):
+    """The pushed image failed its structure test or its layer-efficiency gate."""
+
+    exit_code = 13
+
+
 def exit_code_table() -> dict[str, int]:
     """Error class name -> exit code; documented in the README and checked for uniqueness."""
     classes: list[type[BuildToolsError]] = [BuildToolsError]

@@ -24,6 +24,10 @@ class ConfigOverrides:
     platforms: str | None = None  # as typed (comma-separated); load_config checks it
     builder: str | None = None
     registry: str | None = None
+    # `gates` thresholds (--layer-efficiency, --wasted-mb, --user-wasted-ratio)
+    layer_efficiency: float | None = None
+    wasted_mb: float | None = None
+    user_wasted_ratio: float | None = None
 
     def as_settings(self) -> dict[str, object]:
         """The given ones by setting name, as `load_config` takes them."""
@@ -53,6 +57,16 @@ class BuildArguments:
     no_cache: bool = False
     report_dir: Path | None = None
     bytecode: bool | None = None  # --bytecode yes|no; None: the Dockerfile's choice
+
+
+@dataclass(frozen=True)
+class GatesArguments:
+    """`gates`: structure test and layer-efficiency gate of a pushed image, per platform."""
+
+    image: str
+    overrides: ConfigOverrides = NO_OVERRIDES
+    report_dir: Path | None = None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,20 @@ class Row:
     scope: str  # a platform ("linux/amd64") or another scope ("amd64 build", "all")
     value: float
     unit: str
-    budget: float | None = None  # an upper limit; None for figures that are only reported
+    budget: float | None = None  # the limit; None for figures that are only reported
     status: Status = "info"
+    limit: Literal["max", "min"] = "max"  # whether `budget` is an upper or a lower limit
 
     @classmethod
     def gated(cls, metric: str, scope: str, value: float, unit: str, budget: float) -> Row:
         """A figure with an upper limit: passes when `value <= budget`."""
         return cls(metric, scope, value, unit, budget, "pass" if value <= budget else "fail")
+
+    @classmethod
+    def floored(cls, metric: str, scope: str, value: float, unit: str, minimum: float) -> Row:
+        """A figure with a lower limit: passes when `value >= minimum`."""
+        status: Status = "pass" if value >= minimum else "fail"
+        return cls(metric, scope, value, unit, minimum, status, "min")
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ def to_markdown(report: Report) -> str:
     ]
     for row in report.rows:
         budget = "" if row.budget is None else _number(row.budget)
+        budget = f"≥ {budget}" if budget and row.limit == "min" else budget
         lines.append(
             f"| {_cell(row.metric)} | {_cell(row.scope)} | {_number(row.value)} "
             f"| {_cell(row.unit)} | {budget} | {_STATUS_MARK[row.status]} |"

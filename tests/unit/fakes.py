@@ -118,6 +118,16 @@ class FakeDocker:
             raise RegistryError(f"Pulling {ref}", "the registry has no such tag", "Build.")
         self.world.local_images.setdefault(ref, {"Id": "sha256:" + "cd" * 32, "RepoDigests": []})
 
+    def image_tag(self, source: str, target: str) -> None:
+        self.world.calls.append(("image_tag", (source, target)))
+        if source not in self.world.local_images:
+            raise AssertionError(f"FakeDocker: tagging {source}, which is not local")
+        self.world.local_images[target] = self.world.local_images[source]
+
+    def image_remove(self, ref: str) -> None:
+        self.world.calls.append(("image_remove", ref))
+        self.world.local_images.pop(ref, None)
+
     def buildx_build(self, request: BuildxRequest, *, log: IO[str]) -> None:
         self.world.calls.append(("buildx_build", request))
         self.world.builds.append(request)

@@ -55,6 +55,7 @@ def test_write_report_writes_json_and_markdown(tmp_path: Path) -> None:
         "unit": "MB",
         "budget": 500,
         "status": "fail",
+        "limit": "max",
     }
     assert saved["details"] == {"ref": "img:1"}
     assert md_path.read_text() == to_markdown(REPORT)
