@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,21 @@ def _coerce_platforms(value: Any) -> tuple[str, ...] | str:
     return platforms
 
 
+def _coerce_number(name: str, value: Any, bad: Callable[[str, str], ConfigError]) -> float:
+    """A budget (positive) or a gate threshold (a ratio in [0, 1], or zero or more MB)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise bad(f"{value!r} is not a number", "Give a positive number.") from None
+    positive = name in _BUDGET_FIELDS or name == "layer_efficiency"
+    if positive and not number > 0:
+        raise bad(f"{value!r} is not positive", "Give a positive number.")
+    if number < 0 or (name in _RATIOS and number > 1):
+        limits = "a ratio in [0, 1]" if name in _RATIOS else "zero or more"
+        raise bad(f"{value!r} is out of range", f"Give {limits}.")
+    return number
+
+
 def _coerce(name: str, value: Any, source: str) -> Any:
     """Turn a raw value from `source` into the field's type, or explain what is wrong."""
 
@@ -139,24 +154,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             # Two platforms, hence "or both".
             raise bad(platforms, f"Use {', '.join(PLATFORMS)} or both, comma-separated, once each.")
         return platforms
-    if name in _BUDGET_FIELDS:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise bad(f"{value!r} is not a number", "Give a positive number.") from None
-        if not number > 0:
-            raise bad(f"{value!r} is not positive", "Give a positive number.")
-        return number
-    if name in _GATE_FIELDS:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise bad(f"{value!r} is not a number", "Give a number.") from None
-        low_ok = number > 0 if name == "layer_efficiency" else number >= 0
-        if not low_ok or (name in _RATIOS and number > 1):
-            limits = "a ratio in [0, 1]" if name in _RATIOS else "zero or more"
-            raise bad(f"{value!r} is out of range", f"Give {limits}.")
-        return number
+    if name in _BUDGET_FIELDS | _GATE_FIELDS:
+        return _coerce_number(name, value, bad)
     if name == "builder":
         return str(value) or None
     if name == "temporal_image":

@@ -89,6 +89,7 @@ def parse_dive_verdict(output: str) -> bool | None:
 
 def platform_rows(
     platform: str,
+    *,
     structure: StructureResult,
     dive: DiveResult,
     dive_passed: bool,
@@ -116,7 +117,9 @@ def platform_rows(
 
 
 def platform_notes(platform: str, structure: StructureResult, dive: DiveResult) -> list[str]:
-    notes = [f"{platform}: structure test {name!r} failed: {why}" for name, why in structure.failures]
+    notes = [
+        f"{platform}: structure test {name!r} failed: {why}" for name, why in structure.failures
+    ]
     notes += [
         f"{platform}: wasted {f.path} ({f.count} copies, {f.wasted_bytes / 1e6:.3f} MB)"
         for f in dive.wasted[:TOP_WASTED]

@@ -133,7 +133,7 @@ def platform_manifests(
     manifest (its platform from its config) when `ref` names a single-platform image."""
     if is_index(raw):
         return {e.os_arch: e.digest for e in index_entries(raw) if not e.attestation}
-    return {platform: single_digest for platform in configs} if single_digest else {}
+    return dict.fromkeys(configs, single_digest) if single_digest else {}
 
 
 def structure_configs(
@@ -150,6 +150,7 @@ def structure_configs(
 
 def make_gate_plan(
     image: str,
+    *,
     platforms: Sequence[str],
     manifests: Mapping[str, str],
     labels: Mapping[str, Mapping[str, str]],
@@ -161,7 +162,8 @@ def make_gate_plan(
     if missing:
         raise ImageGateError(
             f"Gating {image}",
-            f"it has no {', '.join(missing)} image (it has {', '.join(sorted(manifests)) or 'none'})",
+            f"it has no {', '.join(missing)} image "
+            f"(it has {', '.join(sorted(manifests)) or 'none'})",
             "Push those platforms (nox -s build -- --push --platform ...) or pass --platform.",
         )
     repository = repository_of(image)
@@ -203,11 +205,11 @@ def gather_plan(args: GatesArguments, config: ToolConfig, host: Host) -> GatePla
     report_dir = args.report_dir or default_report_dir(config.project_root)
     return make_gate_plan(
         args.image,
-        config.platforms,
-        platform_manifests(raw, single, configs),
-        _labels(configs),
-        config,
-        report_dir,
+        platforms=config.platforms,
+        manifests=platform_manifests(raw, single, configs),
+        labels=_labels(configs),
+        config=config,
+        report_dir=report_dir,
     )
 
 
@@ -220,7 +222,9 @@ def _read_report(path: Path, tool: str, said: str) -> Any:
         ) from exc
 
 
-def run_platform(gate: PlatformGate, plan: GatePlan, host: Host) -> tuple[tuple[Row, ...], dict[str, Any], list[str]]:
+def run_platform(
+    gate: PlatformGate, plan: GatePlan, host: Host
+) -> tuple[tuple[Row, ...], dict[str, Any], list[str]]:
     """Pull, tag, run both tools, clean up; the platform's rows, details and notes."""
     started = time.monotonic()
     pulled = host.docker.image_inspect(gate.source) is None  # remove only what we brought
@@ -230,7 +234,9 @@ def run_platform(gate: PlatformGate, plan: GatePlan, host: Host) -> tuple[tuple[
         for stale in (gate.structure_report, gate.dive_report):
             stale.unlink(missing_ok=True)
         ran = host.process.run(gate.structure_argv(), check=False)
-        structure = parse_structure(_read_report(gate.structure_report, STRUCTURE_TOOL, ran.last_line()))
+        structure = parse_structure(
+            _read_report(gate.structure_report, STRUCTURE_TOOL, ran.last_line())
+        )
         ran = host.process.run(gate.dive_json_argv(), check=False)
         dive = parse_dive(_read_report(gate.dive_report, DIVE_TOOL, ran.last_line()))
         verdict_run = host.process.run(gate.dive_ci_argv(), env={"CI": "true"}, check=False)
@@ -246,7 +252,14 @@ def run_platform(gate: PlatformGate, plan: GatePlan, host: Host) -> tuple[tuple[
         if pulled:
             host.docker.image_remove(gate.source)
     seconds = time.monotonic() - started
-    rows = platform_rows(gate.platform, structure, dive, verdict, plan.thresholds, seconds)
+    rows = platform_rows(
+        gate.platform,
+        structure=structure,
+        dive=dive,
+        dive_passed=verdict,
+        thresholds=plan.thresholds,
+        seconds=seconds,
+    )
     details = {
         "source": gate.source,
         "configs": [str(c) for c in gate.configs],

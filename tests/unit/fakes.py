@@ -52,7 +52,11 @@ class FakeProcess:
         matches = [prefix for prefix in self.world.commands if joined.startswith(prefix)]
         if not matches:
             raise AssertionError(f"FakeHost has no scripted answer for: {joined}")
-        return self.world.commands[max(matches, key=len)]
+        best = max(matches, key=len)
+        # A tool that writes a report file (--json FILE) writes it, as the real one would.
+        for flag, content in self.world.writes.get(best, {}).items():
+            Path(argv[list(argv).index(flag) + 1]).write_bytes(content)
+        return self.world.commands[best]
 
     def environment(self) -> Mapping[str, str]:
         return dict(self.world.environ)
@@ -261,6 +265,8 @@ class FakeHost:
     programs: set[str] = field(default_factory=lambda: {"docker", "git"})
     # argv prefix (joined with spaces) -> result; the longest matching prefix wins.
     commands: dict[str, CommandResult] = field(default_factory=dict)
+    # argv prefix -> {option naming an output file: the bytes the command writes there}
+    writes: dict[str, dict[str, bytes]] = field(default_factory=dict)
     raw_manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
     # refs that `imagetools inspect` reports as not served (RegistryError, as the real part)
     unresolvable: set[str] = field(default_factory=set)

@@ -66,3 +66,9 @@ def test_readme_lists_every_exit_code_of_the_toolchain() -> None:
 def test_readme_lists_every_setting_variable() -> None:
     readme = _read("README.md")
     assert [name for name in env_variable_names() if f"`{name}`" not in readme] == []
+
+
+def test_the_readme_test_command_is_the_one_ci_runs() -> None:
+    ci = re.search(r"^TEST_COMMAND='([^']+)'$", _read(".ci/run"), re.MULTILINE)
+    assert ci is not None
+    assert f"bash -c '{ci.group(1)}'" in _read("README.md")
