@@ -66,6 +66,14 @@ def fleet(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def benchmark(session: nox.Session) -> None:
+    """One run, every figure: cold start, executions, memory, size, fleet (`-- --help`)."""
+    _install(session, "test")  # it drives the test doubles (tests/support/benchmark_run.py)
+    env = {"TESTCONTAINERS_RYUK_DISABLED": "true"}
+    session.run("python", "-m", "tests.support.benchmark_run", *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
 def temporal_image(session: nox.Session) -> None:
     """Build (or pull) the Temporal dev-server image the smoke tests use (`-- --dry-run`)."""
     _install(session)
