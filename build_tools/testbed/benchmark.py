@@ -288,8 +288,8 @@ def to_json(result: BenchmarkResult, settings: BenchmarkSettings) -> dict[str, A
         ],
         "passed": all(t.passed for t in found),
         "load_average": {
-            "start": list(result.load_average[0]),
-            "end": list(result.load_average[1]),
+            "start": [_round(value, 2) for value in result.load_average[0]],
+            "end": [_round(value, 2) for value in result.load_average[1]],
         },
     }
 
