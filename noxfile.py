@@ -192,3 +192,10 @@ def release_notes(session: nox.Session) -> None:
     """Print the release notes of a tag, assembled from _changelog/: `-- vX.Y.Z`."""
     _install(session)
     _tool(session, "release-notes")
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """One HTML page of build/reports' JSON (`-- --baseline DIR`, `-- --output FILE`)."""
+    session.install("-e", ".[report]")  # reads JSON only: no lock, no agent-runner
+    _tool(session, "report")
