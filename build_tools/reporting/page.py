@@ -56,7 +56,7 @@ class Section:
 
 def _charts() -> Callable[[str, figures.Spec], str]:
     """A renderer that inlines plotly.js into the first chart only (one copy per page)."""
-    import plotly.io
+    import plotly.io  # type: ignore[import-untyped]  # plotly ships no type information
 
     included = False
 

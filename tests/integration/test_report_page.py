@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +75,7 @@ class Viewed:
 
 
 @pytest.fixture(scope="module")
-def viewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewed]:
+def viewed(tmp_path_factory: pytest.TempPathFactory) -> Viewed:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/install-browser)")
     from playwright.sync_api import sync_playwright
@@ -104,9 +103,9 @@ def viewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewed]:
             page.on("request", lambda request: seen.requests.append(request.url))
             page.on(
                 "console",
-                lambda message: seen.errors.append(message.text)
-                if message.type == "error"
-                else None,
+                lambda message: (
+                    seen.errors.append(message.text) if message.type == "error" else None
+                ),
             )
             page.on("pageerror", lambda error: seen.errors.append(str(error)))
             page.goto(seen.url, wait_until="load")
@@ -121,7 +120,7 @@ def viewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewed]:
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:
             context.close()
-    yield seen
+    return seen
 
 
 def _trace(viewed: Viewed, chart: str, meta: str) -> dict[str, Any]:
@@ -194,5 +193,6 @@ def test_the_key_figures_mark_the_change(viewed: Viewed) -> None:
         _row(_json("startup.json"), "cold start (median)"),
         _row(_json("startup.json", "baseline"), "cold start (median)"),
     )
-    assert change.startswith("▼") and change.endswith("(better)")
+    assert change.startswith("▼")
+    assert change.endswith("(better)")
     assert rows["first execution"][2:] == ["-", "new"]
