@@ -173,7 +173,13 @@ CI_LINTERS = (
 
 
 # Every shell script in the repository (tests/unit/test_ci_lint.py keeps the list complete).
-SHELL_SCRIPTS = (".ci/run", ".ci/setup-host", ".ci/provision-docker-host", ".ci/lib/steps.sh")
+SHELL_SCRIPTS = (
+    ".ci/run",
+    ".ci/setup-host",
+    ".ci/provision-docker-host",
+    ".ci/lib/steps.sh",
+    ".ci/install-browser",
+)
 
 
 @nox.session(python=PYTHON)
