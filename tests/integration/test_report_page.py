@@ -7,11 +7,13 @@ and no page error, the only request is the file itself (no network at view time)
 chart's data as plotly holds it equals the JSON's numbers, and a screenshot is saved to
 build/test-artifacts/report.png for people to look at. Playwright's own browser download is
 never used: the browser is /usr/bin/chromium (.ci/install-browser installs it).
+
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +27,9 @@ from build_tools.reporting.inputs import PHASES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium; AGENT_RUNNER_BROWSER names another build (CI runners without Debian's
+# package use their preinstalled Chrome), as for .ci/install-browser.
+CHROMIUM = Path(os.environ.get("AGENT_RUNNER_BROWSER", "/usr/bin/chromium"))
 SCREENSHOT = PROJECT_ROOT / "build" / "test-artifacts" / "report.png"
 CHROMIUM_ARGS = [
     "--headless",
