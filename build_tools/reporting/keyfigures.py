@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,118 +67,55 @@ def change_text(figure: KeyFigure) -> str:
     return f"{arrow}{percent} ({verdict})"
 
 
-Pick = Callable[[ReportSet], float | None]
+Key = tuple[str, str, bool]  # label, unit, lower is better
 
 
 def _median(values: tuple[float, ...]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _candidates(
-    current: ReportSet, baseline: ReportSet | None
-) -> Iterator[tuple[str, str, Pick, bool]]:
-    sets = [current, *([baseline] if baseline else [])]
-    platforms = dict.fromkeys(
-        size.platform for reports in sets if reports.size for size in reports.size.platforms
-    )
-    for platform in platforms:
+def _execution(reports: ReportSet, metric: str) -> float | None:
+    """The execution benchmark's row (seconds) whose metric starts with `metric`, a median
+    first when it has several."""
+    figures = reports.benchmark.figures if reports.benchmark else ()
+    found = [f for f in figures if f.metric.lower().startswith(metric) and f.unit == "s"]
+    found.sort(key=lambda f: "median" not in f.metric)
+    return found[0].value if found else None
 
-        def unpacked(reports: ReportSet, platform: str = platform) -> float | None:
-            found = [
-                p
-                for p in (reports.size.platforms if reports.size else ())
-                if p.platform == platform
-            ]
-            return found[0].unpacked_bytes / MB if found else None
 
-        def compressed(reports: ReportSet, platform: str = platform) -> float | None:
-            found = [
-                p
-                for p in (reports.size.platforms if reports.size else ())
-                if p.platform == platform
-            ]
-            return found[0].compressed_bytes / MB if found else None
-
-        yield f"image size unpacked, {platform}", "MB", unpacked, True
-        yield f"image size compressed, {platform}", "MB", compressed, True
-
-    def phase(key: str) -> Pick:
-        def pick(reports: ReportSet) -> float | None:
-            startup = reports.startup
-            found = [p.seconds for p in (startup.phases if startup else ()) if p.key == key]
-            return _median(found[0]) if found else None
-
-        return pick
-
-    yield "cold start (poller visible, median)", "s", phase("poller_visible"), True
-    yield (
-        "floor: python3 -c pass (median)",
-        "s",
-        lambda r: _median(r.startup.floors) if r.startup else None,
-        True,
-    )
-    yield (
-        "idle memory (median)",
-        "MB",
-        lambda r: _median(r.startup.idle_memory_mb) if r.startup else None,
-        True,
-    )
+def figures_of(reports: ReportSet) -> dict[Key, float | None]:
+    """The headline figures one report set has, in reading order."""
+    found: dict[Key, float | None] = {}
+    for size in reports.size.platforms if reports.size else ():
+        found[f"image size unpacked, {size.platform}", "MB", True] = size.unpacked_bytes / MB
+        found[f"image size compressed, {size.platform}", "MB", True] = size.compressed_bytes / MB
+    if startup := reports.startup:
+        poller = [phase.seconds for phase in startup.phases if phase.key == "poller_visible"]
+        found["cold start (poller visible, median)", "s", True] = (
+            _median(poller[0]) if poller else None
+        )
+        found["floor: python3 -c pass (median)", "s", True] = _median(startup.floors)
+        found["idle memory (median)", "MB", True] = _median(startup.idle_memory_mb)
     for metric in ("first execution", "second execution"):
-        yield metric, "s", _first_matching(metric), True
-    builds = dict.fromkeys(
-        (f.metric, f.scope)
-        for reports in sets
-        if reports.bench
-        for f in reports.bench.figures
-        if f.unit == "s"
-    )
-    for metric, scope in builds:
-
-        def build(reports: ReportSet, metric: str = metric, scope: str = scope) -> float | None:
-            figures = reports.bench.figures if reports.bench else ()
-            return next((f.value for f in figures if (f.metric, f.scope) == (metric, scope)), None)
-
-        yield f"{metric}, {scope}", "s", build, True
-    counts = dict.fromkeys(
-        point.replicas for reports in sets if reports.fleet for point in reports.fleet.points
-    )
-    for count in counts:
-
-        def fleet(attribute: str, count: int = count) -> Pick:
-            def pick(reports: ReportSet) -> float | None:
-                points = [
-                    p
-                    for p in (reports.fleet.points if reports.fleet else ())
-                    if p.replicas == count
-                ]
-                value: float | None = getattr(points[0], attribute) if points else None
-                return value
-
-            return pick
-
-        yield f"fleet throughput, N={count}", "executions/s", fleet("per_second"), False
-        yield f"fleet p95 latency, N={count}", "s", fleet("p95_seconds"), True
-
-
-def _first_matching(metric: str) -> Pick:
-    """The execution benchmark's row whose metric starts with `metric` (its median first)."""
-
-    def pick(reports: ReportSet) -> float | None:
-        figures = reports.benchmark.figures if reports.benchmark else ()
-        found = [f for f in figures if f.metric.lower().startswith(metric) and f.unit == "s"]
-        found.sort(key=lambda f: "median" not in f.metric)
-        return found[0].value if found else None
-
-    return pick
+        found[metric, "s", True] = _execution(reports, metric)
+    for figure in reports.bench.figures if reports.bench else ():
+        if figure.unit == "s":
+            found[f"{figure.metric}, {figure.scope}", "s", True] = figure.value
+    for point in reports.fleet.points if reports.fleet else ():
+        found[f"fleet throughput, N={point.replicas}", "executions/s", False] = point.per_second
+        found[f"fleet p95 latency, N={point.replicas}", "s", True] = point.p95_seconds
+    return found
 
 
 def key_figures(current: ReportSet, baseline: ReportSet | None) -> tuple[KeyFigure, ...]:
-    """The figures present in either set (a figure neither has is left out)."""
+    """This set's figures beside the baseline's (a figure neither has is left out); those
+    only the baseline has come last."""
+    now = figures_of(current)
+    before = figures_of(baseline) if baseline else {}
     figures = []
-    for label, unit, pick, lower in _candidates(current, baseline):
-        value = pick(current)
-        before = pick(baseline) if baseline else None
-        if value is None and before is None:
-            continue
-        figures.append(KeyFigure(label, unit, value, before, lower))
+    for key in dict.fromkeys([*now, *before]):
+        label, unit, lower = key
+        value, earlier = now.get(key), before.get(key)
+        if value is not None or earlier is not None:
+            figures.append(KeyFigure(label, unit, value, earlier, lower))
     return tuple(figures)
