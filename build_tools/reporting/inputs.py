@@ -28,13 +28,13 @@ STARTUP_FILE = "startup.json"
 FLEET_FILE = "fleet.json"
 BENCH_FILE = "bench.json"
 BENCHMARK_FILE = "benchmark.json"
-# The cold-start phases, in the order they happen (the keys of each run in startup.json).
+# The cold-start phases (the keys of each run in startup.json), in cold_start.py's order.
 PHASES = (
     ("started", "container started"),
     ("first_log", "first log line"),
     ("connected", "temporal connected"),
-    ("ready_line", "ready line"),
     ("poller_visible", "poller visible"),
+    ("ready_line", "ready line"),
 )
 
 

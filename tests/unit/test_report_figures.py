@@ -67,9 +67,9 @@ def test_timeline_has_every_run_of_every_phase_then_the_floor(tmp_path: Path) ->
     assert spec is not None
     now, before = spec["data"]
     assert (now["meta"], before["meta"]) == ("this run", "baseline")
-    assert now["x"] == [0.2] * 3 + [0.3] * 3 + [1.1, 1.3, 1.2] + [1.2, 1.4, 1.3] + [0.4, 0.5, 0.45]
+    assert now["x"] == [0.2] * 3 + [0.3] * 3 + [1.2, 1.4, 1.3] + [1.1, 1.3, 1.2] + [0.4, 0.5, 0.45]
     assert now["y"][-3:] == [figures.FLOOR_LABEL] * 3
-    assert now["y"][6:9] == ["ready line"] * 3
+    assert now["y"][6:9] == ["poller visible"] * 3
     assert spec["layout"]["yaxis"]["categoryarray"][0] == figures.FLOOR_LABEL
 
 
