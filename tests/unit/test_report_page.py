@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -92,3 +93,23 @@ def test_bad_input_is_one_line_and_exit_2(
     assert line.startswith("agent-runner-build: Reading ")
     assert message in line
     assert not output.exists()
+
+
+def test_only_the_page_imports_plotly_and_only_when_it_renders() -> None:
+    # The shipped toolchain runs without the report extra (plotly): nothing imports it at
+    # module level, and only page.py imports it at all.
+    importers = {}
+    for path in sorted((ROOT / "build_tools").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top_level = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(name.split(".")[0] == "plotly" for name in names):
+                importers[path.relative_to(ROOT).as_posix()] = id(node) in top_level
+    assert importers == {"build_tools/reporting/page.py": False}
