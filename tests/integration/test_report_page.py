@@ -1,8 +1,11 @@
 """The report page in a real browser: Debian's headless Chromium, driven by Playwright.
 
 The page is made by the real command (`python -m build_tools report`, in process) from the
-fixture report sets in tests/integration/fixtures (written by the toolchain's own report
-writers; the amd64 layers are a real build's). Checked: it renders with no console error
+fixture report sets in tests/integration/fixtures: reports/ holds real image-size, startup
+and fleet reports (an amd64 build on a loaded 2-core host); its bench.json and
+benchmark.json, and the whole baseline/ set, were written by the toolchain's own report
+writers from made-up figures (the baseline measured arm64 too and has no benchmark.json,
+so "gone" and "new" are shown). Checked: it renders with no console error
 and no page error, the only request is the file itself (no network at view time), every
 chart's data as plotly holds it equals the JSON's numbers, and a screenshot is saved to
 build/test-artifacts/report.png for people to look at. Playwright's own browser download is
