@@ -181,7 +181,13 @@ CI_LINTERS = (
 
 
 # Every shell script in the repository (tests/unit/test_ci_lint.py keeps the list complete).
-SHELL_SCRIPTS = (".ci/run", ".ci/setup-host", ".ci/provision-docker-host", ".ci/lib/steps.sh")
+SHELL_SCRIPTS = (
+    ".ci/run",
+    ".ci/setup-host",
+    ".ci/provision-docker-host",
+    ".ci/lib/steps.sh",
+    ".ci/install-browser",
+)
 
 
 @nox.session(python=PYTHON)
@@ -200,3 +206,10 @@ def release_notes(session: nox.Session) -> None:
     """Print the release notes of a tag, assembled from _changelog/: `-- vX.Y.Z`."""
     _install(session)
     _tool(session, "release-notes")
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """One HTML page of build/reports' JSON (`-- --baseline DIR`, `-- --output FILE`)."""
+    session.install("-e", ".[report]")  # reads JSON only: no lock, no agent-runner
+    _tool(session, "report")
