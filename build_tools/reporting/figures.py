@@ -226,7 +226,8 @@ def memory_bars(
         if point.peak_mb:
             bars.append((f"fleet N={point.replicas}: peak (largest replica)", max(point.peak_mb)))
     for figure in benchmark.figures if benchmark else ():
-        if figure.unit == "MB" and figure.value is not None:
+        # The benchmark gives image sizes in MB too: only its memory rows belong here.
+        if figure.unit == "MB" and "memory" in figure.metric and figure.value is not None:
             bars.append((f"benchmark: {figure.metric}", figure.value))
     return bars
 

@@ -30,6 +30,7 @@ from typing import Any
 from build_tools.errors import ConfigError
 from build_tools.image.size import MB, PlatformSize
 from build_tools.report import SUMMARY_VARIABLE, Report, Row, Status, to_markdown
+from build_tools.report import to_json as report_json
 from build_tools.testbed.cold_start import StartupResult
 from build_tools.testbed.fleet import (
     DEFAULT_EXECUTIONS,
@@ -229,7 +230,14 @@ def targets(result: BenchmarkResult) -> list[Target]:
 
 
 def to_json(result: BenchmarkResult, settings: BenchmarkSettings) -> dict[str, Any]:
-    """The report's JSON; its keys are a contract (the HTML report reads them)."""
+    """The report's JSON: the shared report shape (title, rows, notes, details: what
+    `nox -s report` reads, as it does every other report) plus the figures by name, whose
+    keys are a contract for scripts."""
+    return {**report_json(build_report(result, settings)), **figures_json(result, settings)}
+
+
+def figures_json(result: BenchmarkResult, settings: BenchmarkSettings) -> dict[str, Any]:
+    """The figures by name (stable keys)."""
     ratio = fleet_ratio(result.fleet)
     found = targets(result)
     return {
@@ -300,7 +308,7 @@ def _round_or_none(value: float | None) -> float | None:
 
 def build_report(result: BenchmarkResult, settings: BenchmarkSettings) -> Report:
     """The Markdown side: every figure as an info row, then each target with its status."""
-    data = to_json(result, settings)
+    data = figures_json(result, settings)
     scope = result.platform
     cold = data["cold_start"]
     rows = [

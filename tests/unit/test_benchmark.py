@@ -181,7 +181,14 @@ def test_the_json_keys_are_stable() -> None:
         "targets",
         "passed",
         "load_average",
+        # the shared report shape, which `nox -s report` reads
+        "title",
+        "rows",
+        "notes",
+        "details",
     }
+    assert data["passed"] is all(target["passed"] for target in data["targets"])
+    assert {row["metric"] for row in data["rows"]} >= {"first execution", "second execution"}
     assert set(data["fleet"]) == {"replicas", "ratio", "ratio_of"}
     assert set(data["targets"][0]) == {"name", "value", "bound", "unit", "comparison", "passed"}
     json.dumps(data)  # plain JSON types only
