@@ -66,6 +66,14 @@ def fleet(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def benchmark(session: nox.Session) -> None:
+    """One run, every figure: cold start, executions, memory, size, fleet (`-- --help`)."""
+    _install(session, "test")  # it drives the test doubles (tests/support/benchmark_run.py)
+    env = {"TESTCONTAINERS_RYUK_DISABLED": "true"}
+    session.run("python", "-m", "tests.support.benchmark_run", *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
 def temporal_image(session: nox.Session) -> None:
     """Build (or pull) the Temporal dev-server image the smoke tests use (`-- --dry-run`)."""
     _install(session)
@@ -180,7 +188,13 @@ CI_LINTERS = (
 
 
 # Every shell script in the repository (tests/unit/test_ci_lint.py keeps the list complete).
-SHELL_SCRIPTS = (".ci/run", ".ci/setup-host", ".ci/provision-docker-host", ".ci/lib/steps.sh")
+SHELL_SCRIPTS = (
+    ".ci/run",
+    ".ci/setup-host",
+    ".ci/provision-docker-host",
+    ".ci/lib/steps.sh",
+    ".ci/install-browser",
+)
 
 
 @nox.session(python=PYTHON)
@@ -199,3 +213,10 @@ def release_notes(session: nox.Session) -> None:
     """Print the release notes of a tag, assembled from _changelog/: `-- vX.Y.Z`."""
     _install(session)
     _tool(session, "release-notes")
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """One HTML page of build/reports' JSON (`-- --baseline DIR`, `-- --output FILE`)."""
+    session.install("-e", ".[report]")  # reads JSON only: no lock, no agent-runner
+    _tool(session, "report")

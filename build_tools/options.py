@@ -161,3 +161,13 @@ class ReleaseNotesArguments:
 
     tag: str
     overrides: ConfigOverrides = NO_OVERRIDES
+
+
+@dataclass(frozen=True)
+class ReportArguments:
+    """`report`: the HTML page and Markdown summary of the JSON reports."""
+
+    reports: Path | None = None  # None: build/reports under the project root
+    baseline: Path | None = None
+    output: Path | None = None  # None: report.html in the reports directory
+    overrides: ConfigOverrides = NO_OVERRIDES

@@ -32,6 +32,7 @@ from testcontainers.core.waiting_utils import WaitStrategy
 from build_tools.errors import ConfigError
 from build_tools.runtime.contract_loader import Contract
 from build_tools.runtime.runner_log import runner_records
+from build_tools.testbed.docker_output import cpu_seconds_of
 from build_tools.testbed.temporal_api import (
     DEFAULT_NAMESPACE,
     describe_pollers,
@@ -290,6 +291,13 @@ class AgentRunnerContainer(_LabelledContainer):
         self.readiness.with_startup_timeout(int(ready_timeout))
         if wait_ready:
             self.waiting_for(self.readiness)
+
+
+def cpu_seconds(container: DockerContainer) -> float:
+    """CPU seconds the running container's cgroup has used since it started (engine stats)."""
+    # one_shot: one sample now, not the two (a second apart) that CPU percentages need.
+    stats = container.get_wrapped_container().stats(stream=False, one_shot=True)
+    return cpu_seconds_of(stats)
 
 
 def temporal_command(namespaces: Sequence[str]) -> list[str]:

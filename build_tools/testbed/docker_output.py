@@ -62,3 +62,20 @@ def memory_bytes(stats: Mapping[str, Any]) -> int:
             "Reading the container's memory", f"docker stats said {used!r}", "Check the engine."
         )
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def cpu_seconds_of(stats: Mapping[str, Any]) -> float:
+    """The engine's container stats (API, not the CLI's table) -> the cgroup's CPU time.
+
+    `cpu_stats.cpu_usage.total_usage` is the cgroup's user + system time in nanoseconds,
+    cumulative since the container started (cgroup v1 and v2 alike).
+    """
+    usage = (stats.get("cpu_stats") or {}).get("cpu_usage") or {}
+    total = usage.get("total_usage")
+    if not isinstance(total, int | float) or isinstance(total, bool):
+        raise RuntimeContainerError(
+            "Reading a container's CPU time",
+            f"its stats carry no cpu_stats.cpu_usage.total_usage ({sorted(stats)[:8]})",
+            "Check that the container runs and the engine reports cgroup CPU usage.",
+        )
+    return total / 1e9

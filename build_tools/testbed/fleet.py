@@ -32,7 +32,8 @@ DEFAULT_MODEL_DELAY_SECONDS = 0.5
 # Per runner: with 4 slots one replica runs 12 executions in three waves, three replicas
 # in one; the runner's own default (10) would hide the replicas behind one runner's slots.
 DEFAULT_MAX_CONCURRENCY = 4
-MODEL_CALLS_PER_EXECUTION = 2  # the benchmark's script: one tool call, then the answer
+# The script: tool calls (`ls`), then the answer; each call waits the model delay.
+DEFAULT_CALLS_PER_EXECUTION = 4
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class FleetSettings:
     replicas: tuple[int, ...] = DEFAULT_REPLICAS
     executions: int = DEFAULT_EXECUTIONS
     model_delay_seconds: float = DEFAULT_MODEL_DELAY_SECONDS
+    calls_per_execution: int = DEFAULT_CALLS_PER_EXECUTION
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     image: str = "stigmer/agent-runner:dev"
     report_dir: Path | None = None
@@ -58,6 +60,7 @@ class ReplicaSample:
     executions: int  # "execution started" lines for the measured batch
     idle_mb: float  # after ready, before any execution
     peak_mb: float  # highest docker stats sample during the batch
+    cpu_seconds: float | None = None  # cgroup CPU time used during the batch; None: unknown
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class FleetRun:
         return self.completed / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
 
-def _positive_ints(text: str) -> tuple[int, ...]:
+def positive_ints(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
@@ -95,12 +98,14 @@ def parse_args(argv: Sequence[str]) -> FleetSettings:
     parser.add_argument("--replicas", default=",".join(map(str, DEFAULT_REPLICAS)))
     parser.add_argument("--executions", type=int, default=DEFAULT_EXECUTIONS)
     parser.add_argument("--model-delay", type=float, default=DEFAULT_MODEL_DELAY_SECONDS)
+    parser.add_argument("--calls-per-execution", type=int, default=DEFAULT_CALLS_PER_EXECUTION)
     parser.add_argument("--max-concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY)
     parser.add_argument("--image", default=FleetSettings.image)
     parser.add_argument("--report-dir", type=Path)
     args = parser.parse_args(list(argv))
     for flag, value in (
         ("--executions", args.executions),
+        ("--calls-per-execution", args.calls_per_execution),
         ("--max-concurrency", args.max_concurrency),
     ):
         if value < 1:
@@ -108,9 +113,10 @@ def parse_args(argv: Sequence[str]) -> FleetSettings:
     if not args.model_delay >= 0:
         raise ConfigError("Reading --model-delay", "it is negative", "Use 0 or more seconds.")
     return FleetSettings(
-        replicas=_positive_ints(args.replicas),
+        replicas=positive_ints(args.replicas),
         executions=args.executions,
         model_delay_seconds=args.model_delay,
+        calls_per_execution=args.calls_per_execution,
         max_concurrency=args.max_concurrency,
         image=args.image,
         report_dir=args.report_dir,
@@ -135,6 +141,14 @@ def spread(run: FleetRun) -> float:
     return min(counts) / (total / len(counts))
 
 
+def cpu_seconds_per_execution(run: FleetRun) -> float | None:
+    """The replicas' CPU time over the batch per completed execution; None when unknown."""
+    cpu = [c.cpu_seconds for c in run.containers]
+    if not cpu or run.completed == 0 or any(seconds is None for seconds in cpu):
+        return None
+    return sum(seconds or 0.0 for seconds in cpu) / run.completed
+
+
 def _scope(run: FleetRun) -> str:
     return f"N={run.replicas}"
 
@@ -151,6 +165,9 @@ def build_report(runs: Sequence[FleetRun], settings: FleetSettings, platform: st
             Row("executions completed", scope, run.completed, f"of {len(run.executions)}"),
             Row("spread (min / even share)", scope, round(spread(run), 3), "ratio"),
         ]
+        cpu = cpu_seconds_per_execution(run)
+        if cpu is not None:
+            rows.append(Row("CPU seconds per execution", scope, round(cpu, 3), "s"))
         for index, container in enumerate(run.containers, start=1):
             where = f"{scope} replica {index}"
             rows += [
@@ -162,7 +179,7 @@ def build_report(runs: Sequence[FleetRun], settings: FleetSettings, platform: st
     notes = [
         f"{settings.executions} concurrent executions per N through the Go-workflow double; "
         f"TEMPORAL_MAX_CONCURRENCY={settings.max_concurrency} per replica; the fake model "
-        f"answers each of its {MODEL_CALLS_PER_EXECUTION} calls after "
+        f"answers each of its {settings.calls_per_execution} calls after "
         f"{settings.model_delay_seconds:g} s; {platform}.",
         "Memory is docker stats' figure (sampled about every 1-2 s, so peaks are a floor).",
     ]
@@ -175,6 +192,7 @@ def build_report(runs: Sequence[FleetRun], settings: FleetSettings, platform: st
             "replicas": list(settings.replicas),
             "executions": settings.executions,
             "model_delay_seconds": settings.model_delay_seconds,
+            "calls_per_execution": settings.calls_per_execution,
             "max_concurrency": settings.max_concurrency,
             "image": settings.image,
         },

@@ -219,7 +219,9 @@ echo "count $found"
     assert result.stdout.split("\n")[:3] == ["differ", "no x", "count 0"]
 
 
-@pytest.mark.parametrize("script", ["run", "setup-host", "provision-docker-host"])
+@pytest.mark.parametrize(
+    "script", ["run", "setup-host", "provision-docker-host", "install-browser"]
+)
 def test_every_ci_script_reports_its_failures(script: str) -> None:
     text = (CI / script).read_text()
     assert re.search(r'^source "?[^\n]*lib/steps\.sh"?$', text, re.MULTILINE), script
@@ -274,3 +276,72 @@ def test_sourcing_the_provisioning_script_changes_nothing(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "sourced"
     assert result.stderr == ""
+
+
+# -- install-browser -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser_apt(tmp_path: Path) -> Path:
+    """An apt-get stub that records its calls; `install` creates the browser, as chromium does."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    browser = tmp_path / "chromium"
+    _stub(
+        bin_dir,
+        "apt-get",
+        f"""echo "apt-get $*" >>'{tmp_path}/apt-calls'
+case " $* " in
+  *" -s install "*) printf 'Inst chromium-common (1)\\nInst chromium (1)\\n' ;;
+  *" install "*)
+    printf '#!/bin/sh\\necho Chromium 1.0\\n' >'{browser}'; chmod +x '{browser}'
+    echo "2 upgraded, 0 newly installed, 0 to remove and 0 not upgraded." ;;
+esac
+""",
+    )
+    return tmp_path
+
+
+def _install_browser(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _bash(
+        f"AGENT_RUNNER_BROWSER='{tmp_path}/chromium' "
+        f"AGENT_RUNNER_BROWSER_APT_LOG='{tmp_path}/apt.log' "
+        f"bash '{CI / 'install-browser'}' {' '.join(args)}",
+        path_prefix=tmp_path / "bin",
+    )
+
+
+def _apt_calls(tmp_path: Path) -> list[str]:
+    calls = tmp_path / "apt-calls"
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_install_browser_plan_says_what_it_would_install_and_changes_nothing(
+    browser_apt: Path,
+) -> None:
+    result = _install_browser(browser_apt, "--plan")
+    assert result.returncode == 0, result.stderr
+    assert "would run 'apt-get update' and 'apt-get install -y chromium'" in result.stderr
+    assert "apt would install chromium-common chromium" in result.stderr
+    assert _apt_calls(browser_apt) == ["apt-get -s install chromium"]
+    assert not (browser_apt / "chromium").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="installing needs root, as on CI")
+def test_install_browser_installs_once_then_changes_nothing(browser_apt: Path) -> None:
+    first = _install_browser(browser_apt)
+    assert first.returncode == 0, first.stderr
+    assert _apt_calls(browser_apt) == ["apt-get update -qq", "apt-get install -y -q chromium"]
+    assert "installed chromium; apt: 2 upgraded," in first.stderr
+    second = _install_browser(browser_apt)
+    assert second.returncode == 0, second.stderr
+    assert "is installed (Chromium 1.0): nothing to change" in second.stderr
+    assert len(_apt_calls(browser_apt)) == 2  # no apt call the second time
+
+
+def test_install_browser_refuses_an_unknown_option(browser_apt: Path) -> None:
+    result = _install_browser(browser_apt, "--force")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "install-browser failed because the option '--force' is unknown. Do pass --plan or nothing."
+    )

@@ -76,6 +76,7 @@ class FakeOllama:
     model: str = "fake-model"
     scripts: dict[str, tuple[Step, ...]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)  # time.time() of each request
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -91,6 +92,18 @@ class FakeOllama:
     def requests_with(self, text: str) -> list[dict[str, Any]]:
         """The recorded ``/api/chat`` requests whose messages contain ``text`` (a marker)."""
         return [r for r in list(self.requests) if text in json.dumps(r.get("messages", []))]
+
+    def first_request_at(self, text: str) -> float | None:
+        """When the first ``/api/chat`` request containing ``text`` arrived (None: none did)."""
+        with self._lock:
+            pairs = list(zip(self.received_at, self.requests, strict=True))
+        found = [at for at, r in pairs if text in json.dumps(r.get("messages", []))]
+        return min(found, default=None)
+
+    def record(self, request: dict[str, Any]) -> None:
+        with self._lock:  # both lists together: concurrent handlers keep them aligned
+            self.received_at.append(time.time())
+            self.requests.append(request)
 
     def pick(self, messages: list[dict[str, Any]]) -> Step:
         user_text = "\n".join(
@@ -197,7 +210,7 @@ def _make_handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
             if self.path != "/api/chat":
                 self._send(404, b'{"error":"not found"}')
                 return
-            fake.requests.append(request)
+            fake.record(request)
             step = fake.pick(list(request.get("messages", [])))
             if step.delay:
                 time.sleep(step.delay)

@@ -33,7 +33,7 @@ from build_tools.host import Host, real_host
 from build_tools.image.build import engine_platform
 from build_tools.report import default_report_dir, to_markdown
 from build_tools.runtime.contract_loader import Contract, read_contract
-from build_tools.testbed.containers import AgentRunnerContainer, contract_env
+from build_tools.testbed.containers import AgentRunnerContainer, contract_env, cpu_seconds
 from build_tools.testbed.docker_output import memory_bytes
 from build_tools.testbed.fleet import (
     ExecutionSample,
@@ -115,7 +115,7 @@ async def _batch(
     )
 
 
-def _runner_env(
+def runner_env(
     contract: Contract,
     settings: FleetSettings,
     temporal: str,
@@ -149,7 +149,7 @@ def measure(
     workdir: Path,
 ) -> FleetRun:
     queue = f"fleet-{uuid.uuid4().hex[:10]}"
-    env = _runner_env(contract, settings, temporal.address, backend.endpoint, fake.base_url, queue)
+    env = runner_env(contract, settings, temporal.address, backend.endpoint, fake.base_url, queue)
     with contextlib.ExitStack() as stack:
         containers = []
         for index in range(replicas):
@@ -174,18 +174,24 @@ def measure(
         time.sleep(1.0)  # settle, as the startup measurement does
         idle = sampler.sample()
 
-        async def go() -> tuple[float, list[ExecutionSample], dict[str, int]]:
+        def cpu() -> dict[str, float]:
+            return {n: cpu_seconds(c) for n, c in zip(names, containers, strict=True)}
+
+        async def go() -> tuple[float, list[ExecutionSample], dict[str, int], dict[str, float]]:
             client = await Client.connect(temporal.address)
             workflow_queue = f"fleet-wf-{uuid.uuid4().hex[:10]}"
             async with go_workflow.start_worker(client, task_queue=workflow_queue):
                 await _batch(client, replicas * settings.max_concurrency, queue, workflow_queue)
                 before = {n: _started(c) for n, c in zip(names, containers, strict=True)}
+                cpu_before = cpu()
                 began = time.monotonic()
                 samples = await _batch(client, settings.executions, queue, workflow_queue)
-                return time.monotonic() - began, samples, before
+                wall = time.monotonic() - began
+                used = {n: seconds - cpu_before[n] for n, seconds in cpu().items()}
+                return wall, samples, before, used
 
         with sampler:
-            wall, samples, before = asyncio.run(go())
+            wall, samples, before, cpu_used = asyncio.run(go())
         return FleetRun(
             replicas=replicas,
             wall_seconds=round(wall, 4),
@@ -196,10 +202,18 @@ def measure(
                     executions=_started(container) - before[name],
                     idle_mb=round(idle.get(name, 0) / 10**6, 2),
                     peak_mb=round(sampler.peak.get(name, 0) / 10**6, 2),
+                    cpu_seconds=round(cpu_used[name], 4),
                 )
                 for name, container in zip(names, containers, strict=True)
             ),
         )
+
+
+def script_steps(settings: FleetSettings) -> list[Step]:
+    """The fake model's replies: `ls` until the last call, then the answer; each delayed."""
+    delay = settings.model_delay_seconds
+    listing = Step(tool_calls=(("ls", {"path": "/"}),), delay=delay)
+    return [listing] * (settings.calls_per_execution - 1) + [final("Listed it.", delay=delay)]
 
 
 def _started(container: AgentRunnerContainer) -> int:
@@ -219,9 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         chain_server(instructions="You answer briefly and list files when asked.") as backend,
         FakeOllama() as fake,
     ):
-        delay = settings.model_delay_seconds
-        listing = Step(tool_calls=(("ls", {"path": "/"}),), delay=delay)
-        fake.script(MARKER, [listing, final("Listed it.", delay=delay)])
+        fake.script(MARKER, script_steps(settings))
         runs = [
             measure(
                 settings,
