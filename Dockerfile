@@ -26,6 +26,8 @@ ARG BASE_IMAGE=python:3.13-slim@sha256:7c61056e61ac89e852de05f3dc6fa51a6dd218179
 # Without .pyc files every container start recompiles everything it imports (the image is
 # read-only to the runtime user and PYTHONDONTWRITEBYTECODE is set): dropping them saves
 # 35 MB (7% of the 500 MB size budget) but costs ~0.6 s of every cold start (12% of its 5 s).
+# (Those sizes predate stripping and sourceless dependencies; today's are in
+# docs/development.md, "What the image carries".)
 ARG COMPILE_BYTECODE=1
 # The dependencies' .py sources next to their bytecode (1) or sourceless bytecode (0; with
 # COMPILE_BYTECODE=1 only). agent-runner's own sources always stay, so its tracebacks show
@@ -72,7 +74,9 @@ list(ThreadPoolExecutor(os.cpu_count()).map(lambda e: subprocess.run([*argv, e],
 # -- deps: the locked wheels of the TARGET platform, installed on the BUILD platform --------
 # pip's --platform/--python-version/--implementation select the target's wheels, so an
 # arm64 image is assembled natively (no QEMU). pip runs from its own wheel (a runnable zip)
-# because the offline base has no pip.
+# because the offline base has no pip. Then the stage trims what nothing runs (tests,
+# stubs, zstandard's CFFI backend, debug symbols, by default the .py sources), so the
+# runtime stage copies only what the worker imports and needs no binutils.
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps
 ARG TARGETARCH
 ARG COMPILE_BYTECODE
