@@ -26,7 +26,15 @@ ARG BASE_IMAGE=python:3.13-slim@sha256:7c61056e61ac89e852de05f3dc6fa51a6dd218179
 # Without .pyc files every container start recompiles everything it imports (the image is
 # read-only to the runtime user and PYTHONDONTWRITEBYTECODE is set): dropping them saves
 # 35 MB (7% of the 500 MB size budget) but costs ~0.6 s of every cold start (12% of its 5 s).
+# (Those sizes predate stripping and sourceless dependencies; today's are in
+# docs/development.md, "What the image carries".)
 ARG COMPILE_BYTECODE=1
+# The dependencies' .py sources next to their bytecode (1) or sourceless bytecode (0; with
+# COMPILE_BYTECODE=1 only). agent-runner's own sources always stay, so its tracebacks show
+# the failing line; a dependency's frames then show file and line number, no line text.
+# 0 is the measured choice (docs/development.md, "What the image carries"): the sources
+# are ~55 MB of the dependency layer, the bytecode alone imports the same.
+ARG DEPENDENCY_SOURCES=0
 
 # Reproducible: one commit and one set of inputs give the same layer, manifest and index
 # digests on any clone and any day. `nox -s build|publish|bench` pass SOURCE_DATE_EPOCH (the
@@ -66,10 +74,13 @@ list(ThreadPoolExecutor(os.cpu_count()).map(lambda e: subprocess.run([*argv, e],
 # -- deps: the locked wheels of the TARGET platform, installed on the BUILD platform --------
 # pip's --platform/--python-version/--implementation select the target's wheels, so an
 # arm64 image is assembled natively (no QEMU). pip runs from its own wheel (a runnable zip)
-# because the offline base has no pip.
+# because the offline base has no pip. Then the stage trims what nothing runs (tests,
+# stubs, zstandard's CFFI backend, debug symbols, by default the .py sources), so the
+# runtime stage copies only what the worker imports and needs no binutils.
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps
 ARG TARGETARCH
 ARG COMPILE_BYTECODE
+ARG DEPENDENCY_SOURCES
 # No SOURCE_DATE_EPOCH here (nor in stdlib and the runtime RUN): their content does not
 # depend on the commit, so their files get the fixed time 0 and a new commit reuses the
 # cached layers (a build arg in a stage's environment would invalidate them every commit).
@@ -78,6 +89,7 @@ ARG COMPILE_TREE
 # Set constants are marshalled in hash order: a fixed seed keeps .pyc bytes identical.
 ENV PYTHONHASHSEED=0
 RUN --mount=type=bind,source=build/wheelhouse/pip,target=/pip \
+    --mount=type=bind,source=build_tools/image/elf_strip.py,target=/tmp/elf_strip.py \
     --mount=type=bind,source=build/wheelhouse/${TARGETARCH},target=/wheelhouse \
     --mount=type=bind,source=agent-runner/requirements.lock,target=/requirements.lock \
     set -eu; \
@@ -94,8 +106,26 @@ RUN --mount=type=bind,source=build/wheelhouse/pip,target=/pip \
     python3 -c 'import pathlib, shutil, sys; root = pathlib.Path(sys.argv[1]); \
         [shutil.rmtree(d) for d in [*root.glob("*/tests"), *root.glob("*/*/tests")] if d.is_dir()]; \
         [f.unlink() for f in root.rglob("*.pyi")]' /opt/agent-runner/site-packages; \
-    if [ "$COMPILE_BYTECODE" = 1 ]; then \
+    # zstandard ships a C and a CFFI backend (~12 MB each unstripped); its __init__ picks
+    # the C one on CPython unless PYTHON_ZSTANDARD_IMPORT_POLICY asks for cffi, which
+    # nothing sets, and no other module imports the CFFI one (tests/integration/
+    # test_image_trim.py checks both in the image).
+    rm -f /opt/agent-runner/site-packages/zstandard/_cffi.*.so \
+        /opt/agent-runner/site-packages/zstandard/backend_cffi.py; \
+    # The wheels' native code ships with debug sections and static symbol tables (~40 MB;
+    # temporalio's bridge alone 7 MB). The bases have no binutils, so a stdlib stripper
+    # drops them; the loaded segments (.dynsym, .dynstr, code) stay byte-identical.
+    python3 /tmp/elf_strip.py /opt/agent-runner/site-packages; \
+    if [ "$COMPILE_BYTECODE" = 1 ] && [ "$DEPENDENCY_SOURCES" = 1 ]; then \
         python3 -c "$COMPILE_TREE" unchecked-hash /opt/agent-runner/site-packages; \
+    elif [ "$COMPILE_BYTECODE" = 1 ]; then \
+        # -b: module.pyc next to where module.py was, which Python imports without a source.
+        python3 -c "$COMPILE_TREE" unchecked-hash /opt/agent-runner/site-packages -b; \
+        python3 -c 'import pathlib, sys; [p.unlink() for p in pathlib.Path(sys.argv[1]).rglob("*.py") \
+            if p.with_suffix(".pyc").is_file()]' /opt/agent-runner/site-packages; \
+    elif [ "$DEPENDENCY_SOURCES" != 1 ]; then \
+        echo "DEPENDENCY_SOURCES=0 needs COMPILE_BYTECODE=1: nothing would be left to import" >&2; \
+        exit 1; \
     fi; \
     python3 -c "$CLAMP_TREE" 0 /opt/agent-runner
 

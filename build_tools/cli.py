@@ -102,6 +102,7 @@ def _build_arguments(args: argparse.Namespace) -> BuildArguments:
         no_cache=args.no_cache,
         report_dir=args.report_dir,
         bytecode=None if args.bytecode is None else args.bytecode == "yes",
+        sources=None if args.sources is None else args.sources == "yes",
     )
 
 
@@ -350,6 +351,13 @@ def make_parser() -> argparse.ArgumentParser:
         choices=("yes", "no"),
         default=None,
         help="ship precompiled bytecode (default: the Dockerfile's measured choice)",
+    )
+    build.add_argument(
+        "--sources",
+        choices=("yes", "no"),
+        default=None,
+        help="ship the dependencies' .py sources next to their bytecode "
+        "(default: the Dockerfile's measured choice)",
     )
     build.set_defaults(handler=Command(_build_arguments, _build_handler))
 

@@ -1,7 +1,8 @@
 """Each command's command line, typed: what `build_tools.cli` turns argparse's Namespace
 into right after parsing, and the only thing the `run_*` handlers receive.
 
-Values are parsed here once (a release's version request, `resolve`'s version, `--bytecode`);
+Values are parsed here once (a release's version request, `resolve`'s version, `--bytecode`,
+`--sources`);
 flags, defaults and help texts stay with the parser in cli.py.
 """
 
@@ -57,6 +58,7 @@ class BuildArguments:
     no_cache: bool = False
     report_dir: Path | None = None
     bytecode: bool | None = None  # --bytecode yes|no; None: the Dockerfile's choice
+    sources: bool | None = None  # --sources yes|no (dependencies' .py); None: Dockerfile's
 
 
 @dataclass(frozen=True)

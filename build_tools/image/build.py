@@ -164,6 +164,7 @@ def options_from_args(args: BuildArguments, config: ToolConfig, host_platform: s
         version=args.version,
         no_cache=args.no_cache,
         bytecode=args.bytecode,
+        sources=args.sources,
     )
 
 

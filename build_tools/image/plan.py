@@ -47,6 +47,7 @@ class BuildOptions:
     version: str | None = None  # explicit --version
     no_cache: bool = False
     bytecode: bool | None = None  # None: the Dockerfile's default
+    sources: bool | None = None  # the dependencies' .py files; None: the Dockerfile's default
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,16 @@ def make_build_plan(
     }
     if options.bytecode is not None:
         build_args["COMPILE_BYTECODE"] = "1" if options.bytecode else "0"
+    if options.sources is not None:
+        build_args["DEPENDENCY_SOURCES"] = "1" if options.sources else "0"
+    elif options.bytecode is False:
+        build_args["DEPENDENCY_SOURCES"] = "1"  # without bytecode the sources are the code
+    if options.bytecode is False and options.sources is False:
+        raise ConfigError(
+            "Building without bytecode and without the dependencies' sources",
+            "nothing would be left to import",
+            "Drop --bytecode no or --sources no.",
+        )
     labels = {
         "org.opencontainers.image.title": "agent-runner",
         "org.opencontainers.image.licenses": "Apache-2.0",

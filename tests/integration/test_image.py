@@ -50,14 +50,18 @@ def walk(path, prefix="", namespaces=True):
         yield info.name
         if info.ispkg:
             yield from walk(path / info.name.rsplit(".", 1)[-1], info.name + ".", False)
-    # namespace packages (no __init__.py): pkgutil does not list them
+    # namespace packages (no __init__.py, nor a sourceless __init__.pyc): pkgutil does not
+    # list them
     for child in sorted(path.iterdir()) if namespaces else ():
-        if child.is_dir() and child.name.isidentifier() and not (child / "__init__.py").exists():
-            if any(child.rglob("*.py")) or any(child.rglob("*.so")):
+        if child.is_dir() and child.name.isidentifier() and not is_package(child):
+            if any(next(child.rglob(pattern), None) for pattern in ("*.py", "*.pyc", "*.so")):
                 yield from walk(child, prefix + child.name + ".")
 
+def is_package(path):
+    return (path / "__init__.py").exists() or (path / "__init__.pyc").exists()
+
 def module_of(parts):
-    parts = parts[:-1] if parts[-1] == "__init__.py" else parts
+    parts = parts[:-1] if parts[-1] in ("__init__.py", "__init__.pyc") else parts
     return ".".join((*parts[:-1], parts[-1].split(".")[0]))
 
 def arch_names():
@@ -69,7 +73,7 @@ def arch_names():
                 continue
             if len(parts) == 1:
                 names.add(module_of(parts))
-            elif (SITE / parts[0] / "__init__.py").exists():
+            elif is_package(SITE / parts[0]):
                 names.add(parts[0])
             else:  # a namespace package: its sub-packages are the distribution's
                 names.add(module_of(parts[:2]))
@@ -326,7 +330,12 @@ def test_a_code_only_change_reuses_the_dependency_layers(
     # A copy of the build context with one source file changed (the shared tree is not ours
     # to edit); the wheelhouse and lock are byte-identical, so their layers must be reused.
     context = tmp_path / "context"
-    for name in ("Dockerfile", ".dockerignore", "agent-runner/requirements.lock"):
+    for name in (
+        "Dockerfile",
+        ".dockerignore",
+        "agent-runner/requirements.lock",
+        "build_tools/image/elf_strip.py",
+    ):
         (context / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(PROJECT_ROOT / name, context / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")

@@ -28,7 +28,9 @@ def _typed(*argv: str) -> Any:
 
 def test_build_flags_become_typed_fields() -> None:
     argv = ("build", "--push", "--tag", "a", "--tag", "b", "--version", "1.2.3", "--bytecode")
-    arguments = _typed(*argv, "no", "--platform", "linux/amd64", "--report-dir", "out")
+    arguments = _typed(
+        *argv, "no", "--sources", "yes", "--platform", "linux/amd64", "--report-dir", "out"
+    )
     assert arguments == BuildArguments(
         overrides=ConfigOverrides(platforms="linux/amd64"),
         push=True,
@@ -36,6 +38,7 @@ def test_build_flags_become_typed_fields() -> None:
         version="1.2.3",
         report_dir=Path("out"),
         bytecode=False,
+        sources=True,
     )
     assert _typed("build") == BuildArguments()  # every default: no override, Dockerfile's bytecode
 

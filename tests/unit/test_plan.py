@@ -142,6 +142,21 @@ def test_bytecode_choice_becomes_a_build_arg_only_when_given(
     assert plan.build_args.get("COMPILE_BYTECODE") == value
 
 
+@pytest.mark.parametrize(("sources", "value"), [(True, "1"), (False, "0"), (None, None)])
+def test_sources_choice_becomes_a_build_arg_only_when_given(
+    sources: bool | None, value: str | None
+) -> None:
+    plan = make_build_plan(CONFIG, replace(HOST, sources=sources), SOURCE, NOW)
+    assert plan.build_args.get("DEPENDENCY_SOURCES") == value
+
+
+def test_without_bytecode_the_sources_stay_and_cannot_be_dropped() -> None:
+    plan = make_build_plan(CONFIG, replace(HOST, bytecode=False), SOURCE, NOW)
+    assert plan.build_args["DEPENDENCY_SOURCES"] == "1"
+    with pytest.raises(ConfigError, match="nothing would be left to import"):
+        make_build_plan(CONFIG, replace(HOST, bytecode=False, sources=False), SOURCE, NOW)
+
+
 def test_builder_and_no_cache_pass_through() -> None:
     plan = make_build_plan(
         replace(CONFIG, builder="remote"), replace(HOST, no_cache=True), SOURCE, NOW
