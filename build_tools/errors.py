@@ -95,6 +95,18 @@ class ImageGateError(BuildToolsError):
     exit_code = 13
 
 
+class SignatureError(BuildToolsError):
+    """An image's signature or attestation does not verify against the release workflow."""
+
+    exit_code = 14
+
+
+class VerifierMissingError(BuildToolsError):
+    """Neither cosign nor gh (the GitHub CLI) is installed to verify an image."""
+
+    exit_code = 15
+
+
 def exit_code_table() -> dict[str, int]:
     """Error class name -> exit code; documented in the README and checked for uniqueness."""
     classes: list[type[BuildToolsError]] = [BuildToolsError]

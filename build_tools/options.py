@@ -131,6 +131,8 @@ class PublishArguments:
 
     overrides: ConfigOverrides = NO_OVERRIDES
     dry_run: bool = False
+    stage_only: bool = False  # push and check, print the digest; write no tag
+    from_digest: str | None = None  # tag this staged digest; no build
 
 
 @dataclass(frozen=True)

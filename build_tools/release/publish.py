@@ -18,6 +18,11 @@ are only ever written after verification, which is why adopting one needs no re-
 `--dry-run` prints the decision and every tag's action. (Over the ~400-line guideline: the
 pure decision and the steps it orders are one story, read together.)
 
+The release workflow runs the sequence in two halves around its scan and signature:
+`--stage-only` does everything up to (not including) the tags and prints the index digest
+(the checked `sha-<short>` push, or the adopted release); `--from-digest DIGEST` writes the
+tags onto exactly that digest, after checking it is this commit's build, with no rebuild.
+
 Attestations: the index carries none (they would show as unknown/unknown platforms to
 `docker pull` and `imagetools inspect` users). Provenance and SBOM are attested by the
 release workflow in GitHub's attestation store against the index digest; see release.yml.
@@ -348,6 +353,69 @@ def write_tags(
     return writes
 
 
+def _write_outputs(host: Host, values: Mapping[str, str]) -> None:
+    """For the release workflow: step outputs (the digest to scan, sign and attest...)."""
+    outputs = host.process.environment().get("GITHUB_OUTPUT")
+    if outputs:
+        with Path(outputs).open("a", encoding="utf-8") as file:
+            file.writelines(f"{key}={value}\n" for key, value in values.items())
+
+
+def stage(
+    host: Host,
+    plan: PublishPlan,
+    prepare_build: Callable[[], BuildxRequest],
+    *,
+    start: StartCheck | None,
+    gates: Sequence[Callable[[str], None]] = (),
+    dry_run: bool = False,
+) -> tuple[str, dict[str, str]] | None:
+    """`--stage-only`: the checked push (or the adopted release), no tag written; returns
+    the index digest and each platform's manifest digest (None for a dry run)."""
+    state = read_registry_state(host, plan)
+    decision = decide_publish(plan, state)
+    print(describe(plan, state, decision))
+    print("  stage only: stop before the tags; print the digest to scan, sign and verify")
+    if dry_run:
+        print("dry run: nothing pushed or tagged")
+        return None
+    if decision.adopt is not None:
+        digest = decision.adopt
+        manifests = platform_manifests(host, plan, digest)
+    else:
+        digest = push_build(host, plan, prepare_build())
+        manifests = platform_manifests(host, plan, digest)
+        for gate in gates:
+            gate(f"{plan.repository}@{digest}")
+        verify_platforms(host, plan, manifests, start)
+    print(f"staged {plan.repository}@{digest}")
+    return digest, manifests
+
+
+def tag_digest(host: Host, plan: PublishPlan, digest: str, *, dry_run: bool = False) -> list[str]:
+    """`--from-digest`: point the planned tags at `digest`, no build; refuses a digest that is
+    not this commit's build of the planned platforms, or a version tag on another digest."""
+    image = read_published(host, plan.repository, digest)
+    if wrong := _mismatches(plan, image):
+        raise ReleaseError(
+            f"Tagging {plan.repository}@{digest}",
+            f"it {'; '.join(wrong)}; nothing was tagged",
+            "Pass the digest that publish --stage-only printed for this commit.",
+        )
+    current = current_digests(host, plan)
+    lines = [f"tag {plan.repository}@{digest} as {plan.version} ({plan.revision[:12]}); no build"]
+    for tag, action in tag_actions(plan, current, digest):  # refuses a moved version tag
+        now = current.get(tag)
+        lines.append(f"  {_VERBS[action]} {plan.ref(tag)}" + (f" (now {now})" if now else " (new)"))
+    print("\n".join(lines))
+    if dry_run:
+        print("dry run: nothing tagged")
+        return []
+    written = write_tags(host, plan, digest, current)
+    print(f"published {plan.repository}@{digest}; wrote {', '.join(written) or 'nothing new'}")
+    return written
+
+
 def publish(
     host: Host,
     plan: PublishPlan,
@@ -454,17 +522,34 @@ def run_publish(args: PublishArguments, config: ToolConfig, host: Host) -> int:
     def size_gate(ref: str) -> None:
         enforce_size_budget(measure_pushed(ref, host.registry), config.budgets.image_size_mb)
 
-    digest = publish(
-        host,
-        plan,
-        lambda: image_request(config, host, version),
-        start=IMAGE_START,
-        gates=(size_gate,),
-        dry_run=args.dry_run,
+    # For the release workflow: whether GitHub's "latest" moves, and the digests to scan,
+    # sign and attest (`platform_linux_amd64`: a platform's manifest, for the scanner).
+    latest = {"latest": str(LATEST in plan.tags).lower()}
+    if args.from_digest is not None:
+        tag_digest(host, plan, args.from_digest, dry_run=args.dry_run)
+        if not args.dry_run:
+            _write_outputs(host, {"digest": args.from_digest, **latest})
+        return 0
+
+    def build() -> BuildxRequest:
+        return image_request(config, host, version)
+
+    if args.stage_only:
+        staged = stage(
+            host, plan, build, start=IMAGE_START, gates=(size_gate,), dry_run=args.dry_run
+        )
+        if staged is not None:
+            digest, manifests = staged
+            print(digest)  # the last line: what the workflow scans, signs and tags
+            platforms = {
+                "platform_" + platform.replace("/", "_"): manifest
+                for platform, manifest in manifests.items()
+            }
+            _write_outputs(host, {"digest": digest, **latest, **platforms})
+        return 0
+    published = publish(
+        host, plan, build, start=IMAGE_START, gates=(size_gate,), dry_run=args.dry_run
     )
-    # For the release workflow: the digest to attest, and whether GitHub's "latest" moves.
-    outputs = host.process.environment().get("GITHUB_OUTPUT")
-    if outputs and digest is not None:
-        with Path(outputs).open("a", encoding="utf-8") as file:
-            file.write(f"digest={digest}\nlatest={str(LATEST in plan.tags).lower()}\n")
+    if published is not None:
+        _write_outputs(host, {"digest": published, **latest})
     return 0

@@ -1,6 +1,6 @@
 """`agent-runner-local`: start, stop, restart, status and logs of agent-runner, as the Stigmer
-CLI runs it (`--no-docker`: from source, same contract). Reads the machine (environment, OS,
-user ids) only in `main`; `run` gets it all passed in.
+CLI runs it (`--no-docker`: from source, same contract), and `verify` of its image. Reads
+the machine (environment, OS, user ids) only in `main`; `run` gets it all passed in.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from build_tools.runtime.spec import (
     parse_env_overrides,
 )
 from build_tools.runtime.upstream import FLAVORS, plan_upstream
+from build_tools.runtime.verify import plan_verify, verify_image
 
 PROG = "agent-runner-local"
 # Under the user's home: where the Stigmer CLI keeps its data (and the container id file).
@@ -95,6 +96,11 @@ def _start_options(parser: argparse.ArgumentParser) -> None:
         "(today's CLI) or the migration-era CLI; only the image, paths and the values "
         "upstream reads from the environment are filled in",
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="first check the image's signature or attestation (as `verify`); stop if it fails",
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -103,7 +109,8 @@ def make_parser() -> argparse.ArgumentParser:
         description="Run agent-runner locally exactly as `stigmer server start` does: in Docker "
         "(default) or from source (--no-docker), with the runtime contract's environment.",
         epilog="Exit codes: 0 ok, 2 bad option, 3 Docker not installed, 4 Docker engine not "
-        "running, 11 container/process failure.",
+        "running, 11 container/process failure, 14 signature does not verify, 15 neither cosign "
+        "nor gh installed.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="start agent-runner and wait until it is ready")
@@ -128,6 +135,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--with", dest="with_files", nargs="+", action="extend", default=[], type=Path,
         metavar="FILE", help="other components' log files, interleaved by timestamp",
     )  # fmt: skip
+    verify = commands.add_parser("verify", help="check it was signed by our release workflow")
+    verify.add_argument("image", nargs="?", help="default: this checkout's release image")
     compose = commands.add_parser("compose", help=f"print (or --write) {COMPOSE_FILE_NAME}")
     compose.add_argument("--write", action="store_true", help="write it at the project root")
     return parser
@@ -168,6 +177,12 @@ def _start(ctx: Context, replace: bool) -> int:
             "upstream's argv starts a container",
             "Drop one of the two options.",
         )
+    if args.no_docker and args.verify:
+        raise ConfigError(
+            "Reading --verify with --no-docker",
+            "from source there is no image to verify",
+            "Drop one of the two options.",
+        )
     if args.no_docker:
         python = args.python or machine.python
         plan = process_mode.make_process_plan(
@@ -191,8 +206,13 @@ def _start(ctx: Context, replace: bool) -> int:
                              started.ready)  # fmt: skip
     container = _container_plan(ctx)
     if args.dry_run:
+        if args.verify:
+            which = ctx.host.process.which
+            ctx.say(plan_verify(container.image, lambda p: which(p) is not None).render())
         ctx.say(container.render())
         return 0
+    if args.verify:
+        _verify(ctx, container.image)
     docker_mode.check_docker(ctx.host, machine.os_name)
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     result = docker_mode.start(
@@ -246,6 +266,15 @@ def _report_start(
         f"agent-runner is ready: {what}; cold start {cold:.2f} s"
         + (f" (runner startup {runner} s)" if runner is not None else "")
     )
+    return 0
+
+
+def _verify(ctx: Context, image: str | None = None) -> int:
+    """`verify` (the image given, else this checkout's release image), or `start --verify`."""
+    image = image or ctx.args.image
+    image = image or resolve_image(ctx.config, runner_version(ctx.config.project_root), None)
+    plan = verify_image(ctx.host.process, image)
+    ctx.say(f"{image}: verified with {plan.tool} against {plan.identity}")
     return 0
 
 
@@ -321,6 +350,7 @@ _HANDLERS: dict[str, Callable[[Context], int]] = {
     "status": _status,
     "logs": _logs,
     "compose": _compose,
+    "verify": _verify,
 }
 
 

@@ -11,6 +11,7 @@ scripted process, so the parsing under test is the real one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,9 @@ class FakeDocker:
         self.world.builds.append(request)
         if self.world.build_error is not None:
             raise self.world.build_error
+        if request.metadata_file is not None and self.world.build_digest is not None:
+            metadata = {"containerimage.digest": self.world.build_digest}
+            request.metadata_file.write_text(json.dumps(metadata), encoding="utf-8")
         log.write("#1 fake build done\n")
 
     def imagetools_create(
@@ -284,6 +288,7 @@ class FakeHost:
     image_config_answers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     docker_error: Exception | None = None
     build_error: Exception | None = None
+    build_digest: str | None = None  # the index digest a build writes to its metadata file
     calls: list[tuple[str, Any]] = field(default_factory=list)
     index_annotations: dict[str, dict[str, str]] = field(default_factory=dict)
     builds: list[BuildxRequest] = field(default_factory=list)

@@ -30,10 +30,10 @@ def run(env: MutableMapping[str, str], started: float, *, as_workspace_owner: bo
             dropped = drop_to_workspace_owner(config.sandbox_root, config.ready_file.parent, env)
         check_sandbox(config)
     except ConfigError as exc:
-        print(exc.line, file=sys.stderr)
+        _say(exc.line)
         return exc.exit_code.code
     except PrivilegeDropError as exc:
-        print(exc, file=sys.stderr)
+        _say(str(exc))
         return contract.EXIT_CONFIG_INVALID.code
     logs.setup(config.log_level)
     if dropped is not None:
@@ -54,11 +54,10 @@ def run(env: MutableMapping[str, str], started: float, *, as_workspace_owner: bo
         return asyncio.run(Runner(config, started).serve())
     except NamespaceNotFoundError as exc:
         log.error("namespace not found", extra={"error": str(exc)})  # noqa: TRY400 - no traceback needed
-        print(
+        _say(
             f"agent-runner: TEMPORAL_NAMESPACE={config.namespace!r} is invalid because the "
             "Temporal server has no such namespace. Set TEMPORAL_NAMESPACE to an existing "
-            "namespace.",
-            file=sys.stderr,
+            "namespace."
         )
         return contract.EXIT_CONFIG_INVALID.code
     except Exception:
@@ -66,13 +65,19 @@ def run(env: MutableMapping[str, str], started: float, *, as_workspace_owner: bo
         return contract.EXIT_CRASH.code
 
 
+def _say(line: str) -> None:
+    """One line to stderr in one write: print() writes the text and its newline
+    separately, and the SDK's log thread can land a record between the two."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def main() -> None:
     arguments = sys.argv[1:]
     if arguments not in ([], [contract.AS_WORKSPACE_OWNER_FLAG]):
-        print(
+        _say(
             f"agent-runner: the arguments {arguments} are invalid because it takes none but "
-            f"{contract.AS_WORKSPACE_OWNER_FLAG}. Configure it through its environment.",
-            file=sys.stderr,
+            f"{contract.AS_WORKSPACE_OWNER_FLAG}. Configure it through its environment."
         )
         sys.exit(contract.EXIT_CONFIG_INVALID.code)
     code = run(os.environ, _STARTED, as_workspace_owner=bool(arguments))
