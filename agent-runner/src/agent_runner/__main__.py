@@ -48,7 +48,10 @@ def run(env: MutableMapping[str, str], started: float, *, as_workspace_owner: bo
         extra={"version": __version__, "pid": os.getpid(), "config": config.masked()},
     )
     # Imported here so a config error is reported without loading temporalio.
-    from agent_runner.worker import NamespaceNotFoundError, Runner
+    from agent_runner.lean_imports import hidden
+
+    with hidden():
+        from agent_runner.worker import NamespaceNotFoundError, Runner
 
     try:
         return asyncio.run(Runner(config, started).serve())
