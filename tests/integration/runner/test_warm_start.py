@@ -35,9 +35,11 @@ NOT_ON_THE_POLLER_PATH = (
     "openai",
     "ollama",
     "mcp",
-    # Not bare "grpc": temporalio's optional `import grpc`, refused while hidden, still
-    # prints a profile line; a real import loads grpc's native core.
+    # Not the bare package names: temporalio's optional imports of them, refused while
+    # hidden, still print a profile line; a real import loads these submodules.
     "grpc._cython",
+    "pydantic._internal",
+    "pydantic_core._pydantic_core",
     "agent_runner.agent",
     "agent_runner.backend",
     "agent_runner.skills",
