@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 # Taken before the other imports so startup_seconds includes them.
 _STARTED = time.monotonic()
+# Until the worker's modules are imported: imports create objects in bulk and none of them
+# is garbage yet, so collecting meanwhile only cost time (~24 ms of ~250, measured).
+gc.disable()
 
 import asyncio  # noqa: E402
 import logging  # noqa: E402
@@ -52,6 +56,7 @@ def run(env: MutableMapping[str, str], started: float, *, as_workspace_owner: bo
 
     with hidden():
         from agent_runner.worker import NamespaceNotFoundError, Runner
+    gc.enable()
 
     try:
         return asyncio.run(Runner(config, started).serve())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import hashlib
 import logging
 import os
@@ -258,6 +259,8 @@ class Runner:
         try:
             if await self.wait_until_polling(client, worker_task):
                 self.announce_ready()
+                # What is loaded now stays for the process's life: later collections skip it.
+                gc.freeze()
                 if self.config.warmup == "1":
                     # After readiness, in a daemon thread: neither the first poll nor a stop
                     # waits for it.

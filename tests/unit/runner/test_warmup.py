@@ -57,10 +57,14 @@ def test_loads_the_agent_and_backend_and_builds_one_agent_for_the_configured_mod
         calls.append(("load_others", names))
 
     caplog.set_level(logging.INFO, logger="agent_runner.warmup")
-    Warmup(config, load_agent, load_others, monotonic=lambda: next(clock)).run()
+
+    def freeze_heap() -> None:
+        calls.append(("freeze_heap", None))
+
+    Warmup(config, load_agent, load_others, freeze_heap, monotonic=lambda: next(clock)).run()
 
     names = [name for name, _ in calls]
-    assert names == ["load_agent", "load_others", "build_model", "build_agent"]
+    assert names == ["load_agent", "load_others", "build_model", "build_agent", "freeze_heap"]
     assert calls[1][1] == ("agent_runner.backend", "agent_runner.skills")
     settings = calls[2][1]
     assert (settings.provider, settings.model, settings.ollama_base_url) == (
@@ -96,7 +100,8 @@ def test_the_real_agent_builds_without_a_model_request_or_a_workspace_write(
     # Nothing listens on port 1: a model request would fail the build and log a warning.
     config = _config(tmp_path, OLLAMA_BASE_URL="http://127.0.0.1:1")
     caplog.set_level(logging.INFO, logger="agent_runner.warmup")
-    Warmup(config, load_agent_module).run()
+    # (Freezing the heap of the test process would outlive this test.)
+    Warmup(config, load_agent_module, freeze_heap=lambda: None).run()
     assert _messages(caplog) == ["warm-up started", "warm-up finished"]
     assert list(tmp_path.iterdir()) == []
     assert {"agent_runner.backend", "agent_runner.skills"} <= set(sys.modules)
@@ -109,7 +114,7 @@ def test_runs_in_a_daemon_thread(tmp_path: Path) -> None:
         loaded.append("agent")
         return _recording_agent([])
 
-    thread = Warmup(_config(tmp_path), load_agent, lambda _names: None).start()
+    thread = Warmup(_config(tmp_path), load_agent, lambda _names: None, lambda: None).start()
     thread.join(10)
     assert thread.daemon
     assert thread.name == "agent-runner-warmup"
