@@ -5,8 +5,10 @@ Measured in one run on one host, so the ratios compare like with like:
 - cold start (docker run -> poller visible): median and max over `--runs`, against the
   floor (the same image running `python3 -c pass`), interleaved as `cold_start` does;
 - first and second execution of one runner: ExecuteGraphton's "execution started" log
-  line -> the fake model's first request, the first one `--settle` seconds after ready;
-- idle memory of that runner at ready and again after the settle time;
+  line -> the fake model's first request, the first one `--settle` seconds after the
+  runner's background warm-up ended (its "warm-up finished" line; after ready without one);
+- idle memory of that runner at ready and `--settle` seconds after the warm-up, and the
+  warm-up's duration;
 - image size per platform, unpacked and compressed (`build_tools.image.size`);
 - fleet throughput at N=1 and N=3 replicas (`build_tools.testbed.fleet`), I/O-bound by a
   model delay on each of `--calls-per-execution` calls, with CPU seconds per execution
@@ -134,7 +136,9 @@ class ExecutionTimes:
 @dataclass(frozen=True)
 class IdleMemory:
     at_ready_mb: float
-    after_settle_mb: float
+    after_settle_mb: float  # `--settle` s after the warm-up ended (or after ready without one)
+    # The runner's own "warm-up finished" figure; None: it logged none (off, or failed).
+    warm_up_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +266,7 @@ def figures_json(result: BenchmarkResult, settings: BenchmarkSettings) -> dict[s
             "at_ready": _round(result.idle_memory.at_ready_mb, 1),
             "after_settle": _round(result.idle_memory.after_settle_mb, 1),
         },
+        "warm_up_s": _round_or_none(result.idle_memory.warm_up_s),
         "size": {
             size.platform: {
                 "unpacked_mb": _round(size.unpacked_bytes / MB),
@@ -318,6 +323,8 @@ def build_report(result: BenchmarkResult, settings: BenchmarkSettings) -> Report
         Row("second execution", scope, data["executions"]["second_s"], "s"),
         Row("idle memory at ready", scope, data["idle_memory_mb"]["at_ready"], "MB"),
     ]
+    if data["warm_up_s"] is not None:
+        rows.append(Row("warm-up (after ready, in the background)", scope, data["warm_up_s"], "s"))
     for platform, size in data["size"].items():
         rows.append(Row("image size, compressed", platform, size["compressed_mb"], "MB"))
     for n, figures in data["fleet"]["replicas"].items():
@@ -331,10 +338,11 @@ def build_report(result: BenchmarkResult, settings: BenchmarkSettings) -> Report
         rows.append(Row(metric, scope, target.value, target.unit, target.bound, status))
     start, end = result.load_average
     notes = (
-        f"Image {settings.image}; {settings.runs} cold starts; first execution "
-        f"{settings.settle_seconds:g} s after ready; fleet: {settings.executions} executions "
-        f"per N, {settings.calls_per_execution} model calls each answered after "
-        f"{settings.model_delay_seconds:g} s, {settings.max_concurrency} slots per replica.",
+        f"Image {settings.image}; {settings.runs} cold starts; idle memory and the first "
+        f"execution {settings.settle_seconds:g} s after the warm-up ended; fleet: "
+        f"{settings.executions} executions per N, {settings.calls_per_execution} model calls "
+        f"each answered after {settings.model_delay_seconds:g} s, "
+        f"{settings.max_concurrency} slots per replica.",
         "Execution = ExecuteGraphton's 'execution started' log line -> the model's first "
         "request; CPU = the replicas' cgroup CPU time over the measured batch / completed.",
         f"Load average (1, 5, 15 min) at start {_triple(start)}, at end {_triple(end)}. "

@@ -10,8 +10,10 @@ One cold start is `docker run` of the image against a running Temporal, split in
 
 The floor is the same image running `python3 -c pass` (same user, same network), measured
 in the same run, so the ratio says how much the runner adds to what any Python image pays.
-Idle memory is the engine's figure for the container (`docker stats`) after it became ready
-and settled. The medians are gated against `config.budgets`.
+Idle memory is the engine's figure for the container (`docker stats`) after it became
+ready, finished its warm-up (when its banner says it does one) and settled. The medians are
+gated against `config.budgets`. (Over ~400 lines: the measurement, its pure parts and its
+report stay together; each part is short.)
 
 Argument lists are computed by pure functions; docker is driven through the docker part
 (`build_tools.docker`) and the poller check is a callable (see
@@ -45,8 +47,14 @@ from build_tools.testbed.temporal_api import TaskQueueProbe
 from build_tools.testbed.temporal_image import ensure_temporal_image
 
 DEFAULT_RUNS = 5
-# After ready the runner preloads its agent code; docker stats then samples for ~1.5 s more.
+# After ready (and the runner's warm-up, if it does one) docker stats samples for ~1.5 s more.
 SETTLE_SECONDS = 1.0
+# The runner's background warm-up after ready (agent_runner.warmup): idle memory is sampled
+# once it ended, when memory is highest. Images without one log no such lines.
+WARM_UP_VARIABLE = "AGENT_RUNNER_WARMUP"
+WARM_UP_ENDED = ("warm-up finished", "warm-up failed")
+WARM_UP_TIMEOUT_SECONDS = 60.0
+WARM_UP_POLL_SECONDS = 0.2
 # One DescribeTaskQueue takes ~2.5 ms here; the poller is seen at most this much (plus one
 # call) after it appeared, so the reported cold start is late by ~half of it on average.
 POLL_INTERVAL_SECONDS = 0.01
@@ -54,7 +62,7 @@ STOP_TIMEOUT_SECONDS = 10  # docker's default: SIGKILL after this (exit 137)
 LIVENESS_CHECK_SECONDS = 0.5  # docker inspect is slow next to the 10 ms poller check
 READY_TIMEOUT_SECONDS = 60.0
 RATIO_GOAL = 3.0
-IDLE_MEMORY_GOAL_MB = 80.0
+IDLE_MEMORY_GOAL_MB = 200.0  # after the warm-up (issue 20)
 REPORT_STEM = "startup"
 # Log messages (lower case, substring) that mean "connected to Temporal", if the runner has one.
 CONNECTED_MARKERS = ("temporal connected", "connected to temporal")
@@ -207,7 +215,10 @@ def build_report(result: StartupResult, budgets: Budgets) -> Report:
             )
         )
         rows.append(Row("idle memory (max)", scope, max(memory), "MB"))
-        notes.append(f"Goal: idle memory at most {IDLE_MEMORY_GOAL_MB:g} MB (10^6 bytes).")
+        notes.append(
+            f"Goal: idle memory at most {IDLE_MEMORY_GOAL_MB:g} MB (10^6 bytes), sampled after "
+            "the runner's warm-up."
+        )
     return Report(
         title=f"agent-runner cold start and idle memory ({len(runs)} runs)",
         rows=tuple(rows),
@@ -324,6 +335,9 @@ def measure_cold_start(
                 )
             sleep(POLL_INTERVAL_SECONDS)
         poller_at = clock()
+        deadline = clock() + WARM_UP_TIMEOUT_SECONDS
+        while clock() < deadline and warm_up_pending(host, name):
+            sleep(WARM_UP_POLL_SECONDS)
         sleep(settle_seconds)
         memory = memory_bytes(host.docker.container_stats(name))
         state = _inspect_state(host, name)
@@ -339,6 +353,20 @@ def measure_cold_start(
         return replace(phases, stop_seconds=stop_seconds, stop_exit_code=exit_code)
     finally:
         host.docker.container_remove(name)
+
+
+def warm_up_expected_and_open(records: Sequence[Mapping[str, Any] | None]) -> bool:
+    """Pure: the runner's banner turns its warm-up on and no line says it ended yet."""
+    found = [r for r in records if r is not None]
+    banner = next((r for r in found if r.get("msg") == "agent-runner starting"), None)
+    if banner is None or banner.get("config", {}).get(WARM_UP_VARIABLE) != "1":
+        return False
+    return not any(str(r.get("msg", "")).startswith(WARM_UP_ENDED) for r in found)
+
+
+def warm_up_pending(host: Host, name: str) -> bool:
+    logs = "".join(host.docker.container_logs(name, ("--timestamps",)))
+    return warm_up_expected_and_open([record for _, record in parse_log_lines(logs)])
 
 
 def measure_floor(

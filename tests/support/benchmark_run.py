@@ -54,6 +54,10 @@ from tests.support.temporal_server import TemporalDevServer
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LABEL = "benchmark"
 STARTED = "execution started"
+BANNER = "agent-runner starting"
+WARM_UP_FINISHED = "warm-up finished"
+WARM_UP_FAILED = "warm-up failed"
+WARM_UP_TIMEOUT_SECONDS = 120.0
 
 
 def _memory_mb(host: Host, name: str) -> float:
@@ -121,6 +125,7 @@ def measure_executions(
         container.start()  # returns when the poller is visible: ready
         name = container.get_wrapped_container().name
         at_ready = _memory_mb(host, name)
+        warm_up_s = wait_for_warm_up(container)
         sleep(settings.settle_seconds)
         after_settle = _memory_mb(host, name)
 
@@ -150,7 +155,27 @@ def measure_executions(
             return ExecutionTimes(first_s=first, second_s=second)
 
         times = asyncio.run(go())
-    return IdleMemory(at_ready_mb=at_ready, after_settle_mb=after_settle), times
+    return IdleMemory(at_ready, after_settle, warm_up_s), times
+
+
+def wait_for_warm_up(
+    container: AgentRunnerContainer, timeout: float = WARM_UP_TIMEOUT_SECONDS
+) -> float | None:
+    """The runner's warm-up seconds once it logs the end of it; None if its banner shows
+    no warm-up (off, or an image without one), if it fails, or after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = container.events()
+        banner = next((e for e in events if e.get("msg") == BANNER), None)
+        if banner is not None and banner.get("config", {}).get("AGENT_RUNNER_WARMUP") != "1":
+            return None
+        for event in events:
+            if event.get("msg") == WARM_UP_FINISHED:
+                return float(event["seconds"])
+            if str(event.get("msg", "")).startswith(WARM_UP_FAILED):
+                return None
+        time.sleep(0.2)
+    return None
 
 
 def run(settings: BenchmarkSettings, host: Host) -> BenchmarkResult:

@@ -73,7 +73,7 @@ def _result(
         platform="linux/amd64",
         startup=StartupResult("linux/amd64", tuple(_cold(s) for s in cold), floors),
         executions=ExecutionTimes(first, second),
-        idle_memory=IdleMemory(at_ready_mb=120.0, after_settle_mb=after_settle),
+        idle_memory=IdleMemory(at_ready_mb=120.0, after_settle_mb=after_settle, warm_up_s=2.5),
         sizes=(_size("linux/amd64", unpacked, 90 * MB), _size("linux/arm64", 240 * MB, 80 * MB)),
         fleet=fleet,
         load_average=((1.5, 1.2, 0.8), (2.0, 1.4, 0.9149)),
@@ -155,6 +155,8 @@ def test_figures_and_ratios_come_from_the_same_run() -> None:
     assert data["cold_start"] == {"median_s": 2.2, "max_s": 2.4, "floor_s": 1.0, "ratio": 2.2}
     assert data["executions"] == {"first_s": 1.8, "second_s": 1.0, "difference_s": 0.8}
     assert data["idle_memory_mb"] == {"at_ready": 120.0, "after_settle": 150.0}
+    assert data["warm_up_s"] == 2.5
+    assert "warm-up (after ready, in the background)" in {row["metric"] for row in data["rows"]}
     assert data["size"]["linux/amd64"] == {"unpacked_mb": 250.0, "compressed_mb": 90.0}
     one, three = data["fleet"]["replicas"]["1"], data["fleet"]["replicas"]["3"]
     assert (one["throughput_per_s"], three["throughput_per_s"]) == (1.0, 3.0)
@@ -176,6 +178,7 @@ def test_the_json_keys_are_stable() -> None:
         "cold_start",
         "executions",
         "idle_memory_mb",
+        "warm_up_s",
         "size",
         "fleet",
         "targets",

@@ -36,6 +36,7 @@ from build_tools.testbed.cold_start import (
     report_and_gate,
     run_args,
     startup_target,
+    warm_up_expected_and_open,
 )
 from build_tools.testbed.docker_output import memory_bytes, parse_log_lines, parse_timestamp
 from tests.unit.fakes import FakeHost
@@ -284,3 +285,26 @@ def test_startup_target_runs_on_the_host_network_with_a_label() -> None:
     assert env["STIGMER_BACKEND_ENDPOINT"] == "localhost:7234"
     assert env["WORKSPACE_ROOT"] == contract.workspace_mount
     assert dict(target.labels) == {"org.stigmer.agent-runner.smoke-session": "s1"}
+
+
+def _banner(warmup: str | None) -> dict[str, object]:
+    config = {} if warmup is None else {"AGENT_RUNNER_WARMUP": warmup}
+    return {"msg": "agent-runner starting", "config": config}
+
+
+@pytest.mark.parametrize(
+    ("records", "open_"),
+    [
+        ([_banner("1"), None, {"event": "ready"}], True),
+        ([_banner("1"), {"msg": "warm-up started"}], True),
+        ([_banner("1"), {"msg": "warm-up started"}, {"msg": "warm-up finished"}], False),
+        ([_banner("1"), {"msg": "warm-up failed; the first execution loads the agent"}], False),
+        ([_banner("0"), {"event": "ready"}], False),
+        ([_banner(None), {"event": "ready"}], False),  # an image from before the warm-up
+        ([None, {"event": "ready"}], False),
+    ],
+)
+def test_idle_memory_waits_for_a_warm_up_the_banner_announces(
+    records: list[dict[str, object] | None], open_: bool
+) -> None:
+    assert warm_up_expected_and_open(records) is open_

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 # Taken before the other imports so startup_seconds includes them.
 _STARTED = time.monotonic()
+# Until the worker's modules are imported: imports create objects in bulk and none of them
+# is garbage yet, so collecting meanwhile only cost time (~24 ms of ~250, measured).
+gc.disable()
 
 import asyncio  # noqa: E402
 import logging  # noqa: E402
@@ -48,7 +52,11 @@ def run(env: MutableMapping[str, str], started: float, *, as_workspace_owner: bo
         extra={"version": __version__, "pid": os.getpid(), "config": config.masked()},
     )
     # Imported here so a config error is reported without loading temporalio.
-    from agent_runner.worker import NamespaceNotFoundError, Runner
+    from agent_runner.lean_imports import hidden
+
+    with hidden():
+        from agent_runner.worker import NamespaceNotFoundError, Runner
+    gc.enable()
 
     try:
         return asyncio.run(Runner(config, started).serve())

@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import langchain_core.tools.structured
 from graphton import create_deep_agent
 from langchain_core.language_models import BaseChatModel
+
+from agent_runner import tool_schemas
+
+# Each execution builds its agent; its tools' schemas need building only once.
+TOOL_SCHEMAS = tool_schemas.install(langchain_core.tools.structured)
 
 # Upstream runs the agent with this recursion limit; graphton's loop detection stops loops.
 RECURSION_LIMIT = 1000

@@ -50,6 +50,8 @@ class Config:
     llm_timeout_seconds: float
     heartbeat_seconds: float
     status_update_seconds: float
+    # "1": load the agent framework in the background once polling (agent_runner.warmup).
+    warmup: str
 
     def masked(self) -> dict[str, object]:
         """Resolved values keyed by variable name, secrets masked (for the banner)."""

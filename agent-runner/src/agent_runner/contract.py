@@ -345,6 +345,15 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "Least time between two progress updateStatus calls to the backend.",
         "1",
     ),
+    EnvVar(
+        "AGENT_RUNNER_WARMUP",
+        "warmup",
+        VarType.CHOICE,
+        "Once the worker polls, load the agent framework in the background so the first "
+        "execution does not wait for it (~3 s); 0 keeps idle memory at its minimum instead.",
+        "1",
+        choices=("1", "0"),
+    ),
     *(
         EnvVar(
             name,

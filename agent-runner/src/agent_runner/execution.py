@@ -21,13 +21,16 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from agent_runner import skills
 from agent_runner.config import Config
 from agent_runner.status import StatusBuilder
 from agent_runner.wire.agentexecution_pb2 import AgentExecution, AgentExecutionStatus
-from agent_runner.wire.skill_pb2 import Skill
+
+if TYPE_CHECKING:
+    # Only an execution needs these (zipfile, the Skill descriptors): not the poller.
+    from agent_runner import skills
+    from agent_runner.wire.skill_pb2 import Skill
 
 log = logging.getLogger("agent_runner.execution")
 
@@ -96,6 +99,19 @@ class ExecutionDeps:
 
 def load_agent_module() -> ModuleType:
     return importlib.import_module(AGENT_MODULE)
+
+
+def model_settings(agent: ModuleType, config: Config, model_name: str) -> Any:
+    """The agent module's ModelSettings for ``model_name`` on the configured provider."""
+    return agent.ModelSettings(
+        provider=config.llm_provider,
+        model=model_name or config.llm_model,
+        ollama_base_url=config.ollama_base_url,
+        api_key=config.llm_api_key,
+        max_tokens=config.llm_max_tokens,
+        temperature=config.llm_temperature,
+        timeout_seconds=config.llm_timeout_seconds,
+    )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -174,6 +190,8 @@ class ProgressReporter:
 
 
 def _system_prompt(instructions: str, written: list[skills.WrittenSkill]) -> str:
+    from agent_runner import skills
+
     text = instructions.strip()
     # graphton refuses prompts under 10 characters; a terse agent keeps its words.
     if len(text) < MIN_PROMPT_CHARS:
@@ -221,24 +239,19 @@ class _Run:
         written = self._write_skills(resolved)
         self.stage = "loading the agent framework"
         # Heavy imports off the event loop so polling and heartbeats keep going.
+        # A warm-up under way holds the module's import lock: this waits only for the rest.
         agent = await asyncio.to_thread(self.deps.load_agent)
         model_name = execution.spec.execution_config.model_name or config.llm_model
-        settings = agent.ModelSettings(
-            provider=config.llm_provider,
-            model=model_name,
-            ollama_base_url=config.ollama_base_url,
-            api_key=config.llm_api_key,
-            max_tokens=config.llm_max_tokens,
-            temperature=config.llm_temperature,
-            timeout_seconds=config.llm_timeout_seconds,
-        )
-        graph = await asyncio.to_thread(
-            agent.build_agent,
-            agent.build_model(settings),
-            _system_prompt(resolved.instructions, written),
-            config.sandbox_root.resolve(),
-            dict(resolved.env),
-        )
+        settings = model_settings(agent, config, model_name)
+        prompt = _system_prompt(resolved.instructions, written)
+
+        def build() -> Any:
+            # The model too: building it may import the provider's SDK.
+            return agent.build_agent(
+                agent.build_model(settings), prompt, workspace, dict(resolved.env)
+            )
+
+        graph = await asyncio.to_thread(build)
         self.stage = f"running the agent on {config.llm_provider} model {model_name}"
         log.info(
             "agent run started",
@@ -274,6 +287,8 @@ class _Run:
         artifacts = {
             s.skill.metadata.id: s.artifact for s in resolved.skills if s.artifact is not None
         }
+        from agent_runner import skills
+
         return skills.write_skills(
             self.config.sandbox_root.resolve(), [s.skill for s in resolved.skills], artifacts
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import hashlib
 import logging
 import os
@@ -39,6 +40,7 @@ from agent_runner.config import Config
 from agent_runner.execution import ExecutionDeps, load_agent_module
 from agent_runner.logs import emit_event
 from agent_runner.readiness import remove_ready_file, write_ready_file
+from agent_runner.warmup import Warmup
 
 log = logging.getLogger("agent_runner.worker")
 
@@ -244,10 +246,11 @@ class Runner:
         # The cold-start measurement (build_tools.testbed.cold_start) keys a phase on this line.
         log.info("temporal connected", extra={"address": self.config.temporal_address})
 
+        deps = execution_deps(self.config)
         worker = Worker(
             client,
             task_queue=self.config.task_queue,
-            activities=RunnerActivities(self.config, execution_deps(self.config)).all(),
+            activities=RunnerActivities(self.config, deps).all(),
             max_concurrent_activities=self.config.max_concurrency,
             graceful_shutdown_timeout=timedelta(seconds=self.config.shutdown_grace_seconds),
             build_id=code_build_id(),
@@ -255,9 +258,13 @@ class Runner:
         worker_task = asyncio.create_task(worker.run())
         try:
             if await self.wait_until_polling(client, worker_task):
-                # The LLM stack is not preloaded: it would take idle memory from ~63 to
-                # ~105 MB, and the first ExecuteGraphton pays its ~1 s import instead.
                 self.announce_ready()
+                # What is loaded now stays for the process's life: later collections skip it.
+                gc.freeze()
+                if self.config.warmup == "1":
+                    # After readiness, in a daemon thread: neither the first poll nor a stop
+                    # waits for it.
+                    Warmup(self.config, deps.load_agent).start()
             stop_task = asyncio.create_task(self.stop.wait())
             await asyncio.wait({worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
             stop_task.cancel()

@@ -282,18 +282,6 @@ def test_unknown_namespace_is_a_config_error(
     assert len(runner_records(others)) == len(others), others
 
 
-def test_startup_path_does_not_import_langchain() -> None:
-    code = (
-        "import sys, agent_runner.__main__, agent_runner.worker, agent_runner.activities;"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('langchain_core', 'langgraph', 'langchain_ollama', 'langchain_anthropic', 'anthropic')))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=clean_env()
-    )
-    assert out.stdout.strip() == "[]"
-
-
 def test_contract_file_loads_without_dependencies(tmp_path: Path) -> None:
     import agent_runner.contract as contract
 

@@ -1,0 +1,127 @@
+"""Tool argument schemas built once per tool function, not once per execution.
+
+Every execution builds its own agent (graphton's middlewares keep per-run counters on their
+instances, so one agent cannot serve two runs), and deepagents creates its ~30 tools anew
+each time, as closures. langchain_core then derives a pydantic model from each tool
+function's signature: ~85 % of building an agent, ~0.2 s of CPU per execution (measured
+with cProfile), repeated for signatures that never change. This wraps
+`langchain_core.tools.structured.create_schema_from_function` (what
+`StructuredTool.from_function` calls) with a cache: a hit needs the same code object,
+docstring and arguments, and annotations and defaults that are the same objects (or equal
+immutable type expressions such as ``Command | str``, which Python builds anew each time),
+so a hit is the schema the call would have built. Anything else (no code object, a
+``__wrapped__`` or ``__signature__`` that changes what `inspect.signature` reads) is passed
+through. Installed by `agent_runner.agent` when it is imported.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Distinct annotation/default sets kept per tool function: a closure whose annotations are
+# rebuilt as new objects each time misses, and must not grow the cache without bound.
+ENTRIES_PER_FUNCTION = 4
+# Immutable and compared by value: rebuilt by every evaluation of e.g. `A | B`, `list[int]`,
+# `Annotated[...]` (whose metadata compare by their own equality).
+_VALUE_TYPES: tuple[type, ...] = (
+    str,
+    int,
+    float,
+    bool,
+    type(None),
+    types.UnionType,
+    types.GenericAlias,
+    type(typing.Optional[int]),  # noqa: UP045 - typing's own alias types
+    type(typing.Annotated[int, 0]),
+    type(typing.Literal[0]),
+)
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b or (type(a) is type(b) and isinstance(a, _VALUE_TYPES) and a == b)
+
+
+def _same_all(first: Sequence[object], second: Sequence[object]) -> bool:
+    return len(first) == len(second) and all(
+        _same(a, b) for a, b in zip(first, second, strict=True)
+    )
+
+
+@dataclass
+class _Entry:
+    annotations: tuple[tuple[str, object], ...]
+    defaults: tuple[object, ...]
+    schema: Any
+
+
+@dataclass
+class SchemaCache:
+    """A drop-in for ``create_schema_from_function``; ``hits`` and ``misses`` are counted."""
+
+    build: Callable[..., Any]
+    entries: dict[tuple[object, ...], list[_Entry]] = field(default_factory=dict)
+    hits: int = 0
+    misses: int = 0
+
+    def __call__(self, model_name: str, func: Callable[..., Any], **options: Any) -> Any:
+        code = getattr(func, "__code__", None)
+        if code is None or hasattr(func, "__wrapped__") or hasattr(func, "__signature__"):
+            return self.build(model_name, func, **options)
+        keyword_defaults = sorted((getattr(func, "__kwdefaults__", None) or {}).items())
+        try:
+            key = (
+                model_name,
+                code,
+                func.__doc__,
+                tuple(name for name, _ in keyword_defaults),
+                *sorted(_hashable(options).items()),
+            )
+            hash(key)
+        except TypeError:
+            return self.build(model_name, func, **options)
+        annotations = tuple(getattr(func, "__annotations__", {}).items())
+        defaults = (
+            *(getattr(func, "__defaults__", None) or ()),
+            *(value for _, value in keyword_defaults),
+        )
+        found = self.entries.setdefault(key, [])
+        for entry in found:
+            if (
+                len(entry.annotations) == len(annotations)
+                and all(
+                    name == other and _same(value, other_value)
+                    for (name, value), (other, other_value) in zip(
+                        entry.annotations, annotations, strict=True
+                    )
+                )
+                and _same_all(entry.defaults, defaults)
+            ):
+                self.hits += 1
+                return entry.schema
+        self.misses += 1
+        schema = self.build(model_name, func, **options)
+        found.append(_Entry(annotations, defaults, schema))
+        del found[:-ENTRIES_PER_FUNCTION]
+        return schema
+
+
+def _hashable(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+
+
+# The name `StructuredTool.from_function` calls, in the module given to `install`.
+WRAPPED_NAME = "create_schema_from_function"
+
+
+def install(module: types.ModuleType) -> SchemaCache:
+    """Wrap ``module.create_schema_from_function`` once; return the cache in place."""
+    current = getattr(module, WRAPPED_NAME)
+    if isinstance(current, SchemaCache):
+        return current
+    cache = SchemaCache(current)
+    setattr(module, WRAPPED_NAME, cache)
+    return cache
