@@ -149,7 +149,7 @@ def measure_executions(
         async def go() -> ExecutionTimes:
             client = await Client.connect(temporal.address)
             workflow_queue = f"benchmark-wf-{uuid.uuid4().hex[:10]}"
-            async with go_workflow.start_worker(client, task_queue=workflow_queue):
+            async with go_workflow.start_worker(client, task_queue=workflow_queue, sandboxed=False):
                 first = await one(client, workflow_queue, f"benchmark-first-{queue}")
                 second = await one(client, workflow_queue, f"benchmark-second-{queue}")
             return ExecutionTimes(first_s=first, second_s=second)

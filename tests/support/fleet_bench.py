@@ -180,7 +180,7 @@ def measure(
         async def go() -> tuple[float, list[ExecutionSample], dict[str, int], dict[str, float]]:
             client = await Client.connect(temporal.address)
             workflow_queue = f"fleet-wf-{uuid.uuid4().hex[:10]}"
-            async with go_workflow.start_worker(client, task_queue=workflow_queue):
+            async with go_workflow.start_worker(client, task_queue=workflow_queue, sandboxed=False):
                 await _batch(client, replicas * settings.max_concurrency, queue, workflow_queue)
                 before = {n: _started(c) for n, c in zip(names, containers, strict=True)}
                 cpu_before = cpu()

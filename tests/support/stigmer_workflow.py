@@ -44,7 +44,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 WORKFLOW_NAME = "stigmer/agent-execution/invoke"
 WORKFLOW_TASK_QUEUE = "agent_execution_stigmer"
@@ -558,12 +559,20 @@ def load_execution(
     return execution
 
 
-def start_worker(client: Client, *, task_queue: str = WORKFLOW_TASK_QUEUE) -> Worker:
-    """The Go server's side: host the workflows (use as ``async with start_worker(c):``)."""
+def start_worker(
+    client: Client, *, task_queue: str = WORKFLOW_TASK_QUEUE, sandboxed: bool = True
+) -> Worker:
+    """The Go server's side: host the workflows (use as ``async with start_worker(c):``).
+
+    ``sandboxed=False`` runs them without the Python SDK's determinism sandbox, which the Go
+    server does not have: it re-imports modules for every workflow run, and a benchmark
+    sharing the host's CPU with the runners would measure that instead of the runners.
+    """
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[InvokeAgentExecutionWorkflow, CleanupSandboxWorkflow],
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
     )
 
 
