@@ -52,7 +52,9 @@ SETTLE_SECONDS = 1.0
 # The runner's background warm-up after ready (agent_runner.warmup): idle memory is sampled
 # once it ended, when memory is highest. Images without one log no such lines.
 WARM_UP_VARIABLE = "AGENT_RUNNER_WARMUP"
-WARM_UP_ENDED = ("warm-up finished", "warm-up failed")
+BANNER = "agent-runner starting"
+WARM_UP_FINISHED = "warm-up finished"
+WARM_UP_FAILED = "warm-up failed"
 WARM_UP_TIMEOUT_SECONDS = 60.0
 WARM_UP_POLL_SECONDS = 0.2
 # One DescribeTaskQueue takes ~2.5 ms here; the poller is seen at most this much (plus one
@@ -355,18 +357,32 @@ def measure_cold_start(
         host.docker.container_remove(name)
 
 
-def warm_up_expected_and_open(records: Sequence[Mapping[str, Any] | None]) -> bool:
-    """Pure: the runner's banner turns its warm-up on and no line says it ended yet."""
+@dataclass(frozen=True)
+class WarmUp:
+    """What the runner's log says of its background warm-up so far."""
+
+    open: bool  # its banner turns it on and no line says it ended yet
+    seconds: float | None  # its "warm-up finished" figure; None while open, failed or off
+
+
+def warm_up_state(records: Sequence[Mapping[str, Any] | None]) -> WarmUp:
+    """Pure: the warm-up as the runner's log records (in order) tell it."""
     found = [r for r in records if r is not None]
-    banner = next((r for r in found if r.get("msg") == "agent-runner starting"), None)
+    banner = next((r for r in found if r.get("msg") == BANNER), None)
     if banner is None or banner.get("config", {}).get(WARM_UP_VARIABLE) != "1":
-        return False
-    return not any(str(r.get("msg", "")).startswith(WARM_UP_ENDED) for r in found)
+        return WarmUp(open=False, seconds=None)
+    for record in found:
+        message = str(record.get("msg", ""))
+        if message.startswith(WARM_UP_FINISHED):
+            return WarmUp(open=False, seconds=float(record["seconds"]))
+        if message.startswith(WARM_UP_FAILED):
+            return WarmUp(open=False, seconds=None)
+    return WarmUp(open=True, seconds=None)
 
 
 def warm_up_pending(host: Host, name: str) -> bool:
     logs = "".join(host.docker.container_logs(name, ("--timestamps",)))
-    return warm_up_expected_and_open([record for _, record in parse_log_lines(logs)])
+    return warm_up_state([record for _, record in parse_log_lines(logs)]).open
 
 
 def measure_floor(

@@ -40,7 +40,12 @@ from build_tools.testbed.benchmark import (
     parse_args,
     write_benchmark,
 )
-from build_tools.testbed.cold_start import measure_startup, startup_target
+from build_tools.testbed.cold_start import (
+    WARM_UP_POLL_SECONDS,
+    measure_startup,
+    startup_target,
+    warm_up_state,
+)
 from build_tools.testbed.containers import AgentRunnerContainer
 from build_tools.testbed.docker_output import memory_bytes, parse_log_lines
 from build_tools.testbed.temporal_api import TaskQueueProbe
@@ -54,9 +59,6 @@ from tests.support.temporal_server import TemporalDevServer
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LABEL = "benchmark"
 STARTED = "execution started"
-BANNER = "agent-runner starting"
-WARM_UP_FINISHED = "warm-up finished"
-WARM_UP_FAILED = "warm-up failed"
 WARM_UP_TIMEOUT_SECONDS = 120.0
 
 
@@ -165,16 +167,10 @@ def wait_for_warm_up(
     no warm-up (off, or an image without one), if it fails, or after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        events = container.events()
-        banner = next((e for e in events if e.get("msg") == BANNER), None)
-        if banner is not None and banner.get("config", {}).get("AGENT_RUNNER_WARMUP") != "1":
-            return None
-        for event in events:
-            if event.get("msg") == WARM_UP_FINISHED:
-                return float(event["seconds"])
-            if str(event.get("msg", "")).startswith(WARM_UP_FAILED):
-                return None
-        time.sleep(0.2)
+        state = warm_up_state(container.events())
+        if not state.open:
+            return state.seconds
+        time.sleep(WARM_UP_POLL_SECONDS)
     return None
 
 

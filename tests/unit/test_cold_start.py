@@ -36,7 +36,7 @@ from build_tools.testbed.cold_start import (
     report_and_gate,
     run_args,
     startup_target,
-    warm_up_expected_and_open,
+    warm_up_state,
 )
 from build_tools.testbed.docker_output import memory_bytes, parse_log_lines, parse_timestamp
 from tests.unit.fakes import FakeHost
@@ -293,18 +293,28 @@ def _banner(warmup: str | None) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    ("records", "open_"),
+    ("records", "open_", "seconds"),
     [
-        ([_banner("1"), None, {"event": "ready"}], True),
-        ([_banner("1"), {"msg": "warm-up started"}], True),
-        ([_banner("1"), {"msg": "warm-up started"}, {"msg": "warm-up finished"}], False),
-        ([_banner("1"), {"msg": "warm-up failed; the first execution loads the agent"}], False),
-        ([_banner("0"), {"event": "ready"}], False),
-        ([_banner(None), {"event": "ready"}], False),  # an image from before the warm-up
-        ([None, {"event": "ready"}], False),
+        ([_banner("1"), None, {"event": "ready"}], True, None),
+        ([_banner("1"), {"msg": "warm-up started"}], True, None),
+        (
+            [_banner("1"), {"msg": "warm-up started"}, {"msg": "warm-up finished", "seconds": 2.4}],
+            False,
+            2.4,
+        ),
+        (
+            [_banner("1"), {"msg": "warm-up failed; the first execution loads the agent"}],
+            False,
+            None,
+        ),
+        ([_banner("0"), {"event": "ready"}], False, None),
+        ([_banner(None), {"event": "ready"}], False, None),  # an image from before the warm-up
+        ([None, {"event": "ready"}], False, None),
     ],
 )
 def test_idle_memory_waits_for_a_warm_up_the_banner_announces(
-    records: list[dict[str, object] | None], open_: bool
+    records: list[dict[str, object] | None], open_: bool, seconds: float | None
 ) -> None:
-    assert warm_up_expected_and_open(records) is open_
+    state = warm_up_state(records)
+    assert state.open is open_
+    assert state.seconds == seconds
