@@ -105,7 +105,7 @@ def model_settings(agent: ModuleType, config: Config, model_name: str) -> Any:
     """The agent module's ModelSettings for ``model_name`` on the configured provider."""
     return agent.ModelSettings(
         provider=config.llm_provider,
-        model=model_name or config.llm_model,
+        model=model_name,
         ollama_base_url=config.ollama_base_url,
         api_key=config.llm_api_key,
         max_tokens=config.llm_max_tokens,

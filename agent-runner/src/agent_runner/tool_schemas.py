@@ -53,8 +53,7 @@ def _same_all(first: Sequence[object], second: Sequence[object]) -> bool:
 
 @dataclass
 class _Entry:
-    annotations: tuple[tuple[str, object], ...]
-    defaults: tuple[object, ...]
+    values: tuple[object, ...]  # annotation values and defaults, as `__call__` lists them
     schema: Any
 
 
@@ -71,40 +70,34 @@ class SchemaCache:
         code = getattr(func, "__code__", None)
         if code is None or hasattr(func, "__wrapped__") or hasattr(func, "__signature__"):
             return self.build(model_name, func, **options)
+        annotations = getattr(func, "__annotations__", {})
         keyword_defaults = sorted((getattr(func, "__kwdefaults__", None) or {}).items())
         try:
             key = (
                 model_name,
                 code,
                 func.__doc__,
+                tuple(annotations),
                 tuple(name for name, _ in keyword_defaults),
                 *sorted(_hashable(options).items()),
             )
             hash(key)
         except TypeError:
             return self.build(model_name, func, **options)
-        annotations = tuple(getattr(func, "__annotations__", {}).items())
-        defaults = (
+        # What the signature reads besides the key: annotation values, then the defaults.
+        values = (
+            *annotations.values(),
             *(getattr(func, "__defaults__", None) or ()),
             *(value for _, value in keyword_defaults),
         )
         found = self.entries.setdefault(key, [])
         for entry in found:
-            if (
-                len(entry.annotations) == len(annotations)
-                and all(
-                    name == other and _same(value, other_value)
-                    for (name, value), (other, other_value) in zip(
-                        entry.annotations, annotations, strict=True
-                    )
-                )
-                and _same_all(entry.defaults, defaults)
-            ):
+            if _same_all(entry.values, values):
                 self.hits += 1
                 return entry.schema
         self.misses += 1
         schema = self.build(model_name, func, **options)
-        found.append(_Entry(annotations, defaults, schema))
+        found.append(_Entry(values, schema))
         del found[:-ENTRIES_PER_FUNCTION]
         return schema
 
