@@ -361,6 +361,23 @@ def _write_outputs(host: Host, values: Mapping[str, str]) -> None:
             file.writelines(f"{key}={value}\n" for key, value in values.items())
 
 
+def _push_checked(
+    host: Host,
+    plan: PublishPlan,
+    prepare_build: Callable[[], BuildxRequest],
+    start: StartCheck | None,
+    gates: Sequence[Callable[[str], None]],
+) -> tuple[str, dict[str, str]]:
+    """Build and push by digest, then gate it and check every platform starts; returns the
+    index digest and each platform's manifest digest. Nothing is tagged."""
+    digest = push_build(host, plan, prepare_build())
+    manifests = platform_manifests(host, plan, digest)
+    for gate in gates:
+        gate(f"{plan.repository}@{digest}")
+    verify_platforms(host, plan, manifests, start)
+    return digest, manifests
+
+
 def stage(
     host: Host,
     plan: PublishPlan,
@@ -383,11 +400,7 @@ def stage(
         digest = decision.adopt
         manifests = platform_manifests(host, plan, digest)
     else:
-        digest = push_build(host, plan, prepare_build())
-        manifests = platform_manifests(host, plan, digest)
-        for gate in gates:
-            gate(f"{plan.repository}@{digest}")
-        verify_platforms(host, plan, manifests, start)
+        digest, manifests = _push_checked(host, plan, prepare_build, start, gates)
     print(f"staged {plan.repository}@{digest}")
     return digest, manifests
 
@@ -437,11 +450,7 @@ def publish(
         digest = decision.adopt
         written = write_tags(host, plan, digest, state.tags)  # read just now
     else:
-        digest = push_build(host, plan, prepare_build())
-        manifests = platform_manifests(host, plan, digest)
-        for gate in gates:
-            gate(f"{plan.repository}@{digest}")
-        verify_platforms(host, plan, manifests, start)
+        digest, _ = _push_checked(host, plan, prepare_build, start, gates)
         written = write_tags(host, plan, digest)  # read again: the build took a while
     print(f"published {plan.repository}@{digest}; wrote {', '.join(written) or 'nothing new'}")
     return digest
