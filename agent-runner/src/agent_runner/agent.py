@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import langchain_core.tools.base
 import langchain_core.tools.structured
 from graphton import create_deep_agent
 from langchain_core.language_models import BaseChatModel
@@ -19,6 +20,7 @@ from agent_runner import tool_schemas
 
 # Each execution builds its agent; its tools' schemas need building only once.
 TOOL_SCHEMAS = tool_schemas.install(langchain_core.tools.structured)
+TOOL_CALL_SCHEMAS = tool_schemas.install_tool_calls(langchain_core.tools.base)
 
 # Upstream runs the agent with this recursion limit; graphton's loop detection stops loops.
 RECURSION_LIMIT = 1000

@@ -12,12 +12,20 @@ immutable type expressions such as ``Command | str``, which Python builds anew e
 so a hit is the schema the call would have built. Anything else (no code object, a
 ``__wrapped__`` or ``__signature__`` that changes what `inspect.signature` reads) is passed
 through. Installed by `agent_runner.agent` when it is imported.
+
+The model sees a second schema per tool, `BaseTool.tool_call_schema` (the arguments minus
+the injected ones), which langchain memoizes per tool *instance*: every execution's new
+tools built it again, at their first model call, through `_create_subset_model`
+(`ToolCallSchemas` below keys it on the source model class, which the cache above now
+keeps the same, the field names and the descriptions).
 """
 
 from __future__ import annotations
 
+import threading
 import types
 import typing
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,4 +125,88 @@ def install(module: types.ModuleType) -> SchemaCache:
         return current
     cache = SchemaCache(current)
     setattr(module, WRAPPED_NAME, cache)
+    return cache
+
+
+# Tool-call schemas kept (least recently used dropped): ~30 tools per agent, a few agents.
+TOOL_CALL_SCHEMAS_KEPT = 256
+# Set on a class once langchain's `_patch_json_schema_cache` has patched it: a shared class
+# patched again per tool instance would nest one more wrapper each time, without bound.
+PATCHED_MARK = "_agent_runner_json_schema_patched"
+
+
+@dataclass
+class ToolCallSchemas:
+    """A drop-in for ``langchain_core.tools.base._create_subset_model``, cached.
+
+    A subset model is a function of its arguments (the source model class is immutable
+    once built), so a hit returns the class the call would have built, shared.
+    """
+
+    build: Callable[..., Any]
+    kept: int = TOOL_CALL_SCHEMAS_KEPT
+    entries: OrderedDict[tuple[object, ...], Any] = field(default_factory=OrderedDict)
+    hits: int = 0
+    misses: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # warm-up and builds
+
+    def __call__(
+        self,
+        name: str,
+        model: Any,
+        field_names: Sequence[str],
+        *,
+        descriptions: dict[str, str] | None = None,
+        fn_description: str | None = None,
+    ) -> Any:
+        options = {"descriptions": descriptions, "fn_description": fn_description}
+        try:
+            described = tuple(sorted((descriptions or {}).items()))
+            key: tuple[object, ...] = (name, model, tuple(field_names), described, fn_description)
+            hash(key)
+        except TypeError:
+            return self.build(name, model, list(field_names), **options)
+        with self._lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+                self.hits += 1
+                return found
+        built = self.build(name, model, list(field_names), **options)
+        with self._lock:
+            self.misses += 1
+            built = self.entries.setdefault(key, built)  # a concurrent build may have won
+            while len(self.entries) > self.kept:
+                self.entries.popitem(last=False)
+        return built
+
+
+def patch_once(patch: Callable[[type], None]) -> Callable[[type], None]:
+    """``patch`` applied to a class at most once (see PATCHED_MARK)."""
+
+    def once(model_cls: type) -> None:
+        if model_cls.__dict__.get(PATCHED_MARK):
+            return
+        patch(model_cls)
+        setattr(model_cls, PATCHED_MARK, True)
+
+    once.__wrapped_patch__ = patch  # type: ignore[attr-defined]
+    return once
+
+
+# The names `BaseTool.tool_call_schema` calls, in the module given to `install_tool_calls`.
+SUBSET_NAME = "_create_subset_model"
+PATCH_NAME = "_patch_json_schema_cache"
+
+
+def install_tool_calls(module: types.ModuleType) -> ToolCallSchemas:
+    """Wrap ``module._create_subset_model`` (and make its JSON-schema patch idempotent)
+    once; return the cache in place."""
+    current = getattr(module, SUBSET_NAME)
+    if isinstance(current, ToolCallSchemas):
+        return current
+    patch = getattr(module, PATCH_NAME)
+    cache = ToolCallSchemas(current)
+    setattr(module, PATCH_NAME, patch_once(patch))
+    setattr(module, SUBSET_NAME, cache)
     return cache

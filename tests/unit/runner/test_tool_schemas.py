@@ -1,4 +1,5 @@
-"""Tool schemas built once per tool function: the same schema a fresh build makes."""
+"""Tool schemas built once per tool function (and tool-call schemas once per schema): the
+same schemas a fresh build makes."""
 
 from __future__ import annotations
 
@@ -7,11 +8,23 @@ import types
 from pathlib import Path
 from typing import Annotated, Any
 
+import langchain_core.tools.base as tools_base
 import langchain_core.tools.structured as structured
 import pytest
 from agent_runner import agent
-from agent_runner.tool_schemas import ENTRIES_PER_FUNCTION, WRAPPED_NAME, SchemaCache, install
+from agent_runner.tool_schemas import (
+    ENTRIES_PER_FUNCTION,
+    PATCH_NAME,
+    SUBSET_NAME,
+    WRAPPED_NAME,
+    SchemaCache,
+    ToolCallSchemas,
+    install,
+    install_tool_calls,
+    patch_once,
+)
 from langchain_core.tools.base import create_schema_from_function
+from langchain_core.utils.pydantic import _create_subset_model
 from pydantic import Field
 
 
@@ -111,3 +124,86 @@ def test_the_agents_tools_get_the_schemas_a_fresh_build_makes(
     assert len(cached) >= 8  # deepagents' file tools, execute, todos, task, ...
     monkeypatch.setattr(structured, WRAPPED_NAME, agent.TOOL_SCHEMAS.build)
     assert _schemas(tmp_path) == cached
+
+
+# -- tool-call schemas (BaseTool.tool_call_schema) ------------------------------------------
+
+
+def _source_model() -> Any:
+    return create_schema_from_function("list_files", _tool_factory())
+
+
+def test_tool_call_schemas_share_one_class_per_source_model_and_fields() -> None:
+    cache = ToolCallSchemas(_create_subset_model)
+    source = _source_model()
+    first = cache("list_files", source, ["path", "limit"], fn_description="List files.")
+    assert cache("list_files", source, ["path", "limit"], fn_description="List files.") is first
+    assert (cache.hits, cache.misses) == (1, 1)
+    others = [
+        cache("list_files", source, ["path"], fn_description="List files."),
+        cache("other", source, ["path", "limit"], fn_description="List files."),
+        cache("list_files", source, ["path", "limit"], fn_description="Other."),
+        cache("list_files", source, ["path", "limit"], descriptions={"path": "Where."}),
+        cache("list_files", _source_model(), ["path", "limit"], fn_description="List files."),
+    ]
+    assert all(other is not first for other in others)
+    assert cache.hits == 1
+    assert others[3].model_json_schema()["properties"]["path"]["description"] == "Where."
+
+
+def test_tool_call_schemas_keep_at_most_their_limit() -> None:
+    cache = ToolCallSchemas(_create_subset_model, kept=3)
+    source = _source_model()
+    for n in range(10):
+        cache(f"tool{n}", source, ["path"])
+    assert len(cache.entries) == 3
+    assert [key[0] for key in cache.entries] == ["tool7", "tool8", "tool9"]
+
+
+def test_a_shared_class_is_patched_once_not_once_per_tool() -> None:
+    patched: list[type] = []
+    once = patch_once(patched.append)
+    source = _source_model()
+    once(source)
+    once(source)
+    assert patched == [source]
+
+
+def test_installed_once_where_tool_call_schema_looks_it_up() -> None:
+    assert getattr(tools_base, SUBSET_NAME) is agent.TOOL_CALL_SCHEMAS
+    module = types.ModuleType("fake_base")
+    module._create_subset_model = _create_subset_model  # type: ignore[attr-defined]
+    module._patch_json_schema_cache = lambda cls: None  # type: ignore[attr-defined]
+    cache = install_tool_calls(module)
+    assert install_tool_calls(module) is cache
+    assert cache.build is _create_subset_model
+
+
+def test_the_agents_tool_call_schemas_are_shared_and_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def tool_call_classes() -> dict[str, Any]:
+        model = agent.build_model(
+            agent.ModelSettings("ollama", "m", "http://127.0.0.1:1", None, 100, None, 30)
+        )
+        graph = agent.build_agent(model, "You are a helpful AI assistant.", tmp_path, {})
+        tools = graph.nodes["tools"].bound.tools_by_name
+        return {name: tool.tool_call_schema for name, tool in tools.items()}
+
+    first, second = tool_call_classes(), tool_call_classes()
+    assert len(first) >= 8
+    assert all(second[name] is cls for name, cls in first.items())
+    # Patched once: each class's schema method is langchain's caching wrapper around
+    # pydantic's, not a wrapper around a wrapper (one more per build, without bound).
+    for cls in second.values():
+        wrapper = cls.model_json_schema.__func__
+        wrapped = [c.cell_contents for c in wrapper.__closure__ if callable(c.cell_contents)]
+        assert wrapper.__name__ == "_cached_json_schema"
+        assert [w.__func__.__name__ for w in wrapped] == ["model_json_schema"]
+    monkeypatch.setattr(tools_base, SUBSET_NAME, agent.TOOL_CALL_SCHEMAS.build)
+    monkeypatch.setattr(tools_base, PATCH_NAME, getattr(tools_base, PATCH_NAME).__wrapped_patch__)
+    fresh = tool_call_classes()
+    assert all(fresh[name] is not cls for name, cls in first.items())
+    assert {n: c.model_json_schema() for n, c in fresh.items()} == {
+        n: c.model_json_schema() for n, c in second.items()
+    }
