@@ -38,6 +38,7 @@ from build_tools.testbed.fleet import (
     DEFAULT_EXECUTIONS,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MODEL_DELAY_SECONDS,
+    DEFAULT_ROUNDS,
     FleetRun,
     FleetSettings,
     cpu_seconds_per_execution,
@@ -73,6 +74,7 @@ class BenchmarkSettings:
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     report_dir: Path | None = None
+    fleet_rounds: int = DEFAULT_ROUNDS
 
     def fleet(self) -> FleetSettings:
         return FleetSettings(
@@ -83,6 +85,7 @@ class BenchmarkSettings:
             max_concurrency=self.max_concurrency,
             image=self.image,
             report_dir=self.report_dir,
+            rounds=self.fleet_rounds,
         )
 
 
@@ -96,10 +99,12 @@ def parse_args(argv: Sequence[str]) -> BenchmarkSettings:
     parser.add_argument("--calls-per-execution", type=int, default=DEFAULT_CALLS_PER_EXECUTION)
     parser.add_argument("--settle", type=float, default=DEFAULT_SETTLE_SECONDS)
     parser.add_argument("--max-concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY)
+    parser.add_argument("--fleet-rounds", type=int, default=DEFAULT_ROUNDS, help="batches per N")
     parser.add_argument("--report-dir", type=Path)
     args = parser.parse_args(list(argv))
     for flag, value in (
         ("--runs", args.runs),
+        ("--fleet-rounds", args.fleet_rounds),
         ("--executions", args.executions),
         ("--calls-per-execution", args.calls_per_execution),
         ("--max-concurrency", args.max_concurrency),
@@ -119,6 +124,7 @@ def parse_args(argv: Sequence[str]) -> BenchmarkSettings:
         settle_seconds=args.settle,
         max_concurrency=args.max_concurrency,
         report_dir=args.report_dir,
+        fleet_rounds=args.fleet_rounds,
     )
 
 
@@ -255,6 +261,7 @@ def figures_json(result: BenchmarkResult, settings: BenchmarkSettings) -> dict[s
             "calls_per_execution": settings.calls_per_execution,
             "settle_s": settings.settle_seconds,
             "max_concurrency": settings.max_concurrency,
+            "fleet_rounds": settings.fleet_rounds,
         },
         "cold_start": cold_start_figures(result.startup),
         "executions": {
@@ -282,6 +289,7 @@ def figures_json(result: BenchmarkResult, settings: BenchmarkSettings) -> dict[s
                     "completed": run.completed,
                     "executions": len(run.executions),
                     "wall_s": _round(run.wall_seconds),
+                    "round_walls_s": [_round(w) for w in run.round_walls],
                 }
                 for run in result.fleet
             },

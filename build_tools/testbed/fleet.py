@@ -1,11 +1,12 @@
 """Fleet benchmark: N runner replicas on one task queue, M executions at once (`nox -s fleet`).
 
-What one run measures, for each replica count N (default 1 and 3, same run, same host):
-executions per second over the batch, p50/p95 latency of one execution (start of the
-workflow to its result), idle and peak memory of each container (`docker stats`), and how
-the executions spread over the replicas (each runner logs "execution started" with the
-execution id). The ratio of the largest N's throughput to N=1's says how far replicas
-scale on this host.
+What one run measures, for each replica count N (default 1 and 3, same run, same host), in
+the median of `--rounds` batches by wall time (these hosts are noisy: one batch's ratio
+varied 2.27-2.55x between runs): executions per second over the batch, p50/p95 latency of
+one execution (start of the workflow to its result), idle and peak memory of each container
+(`docker stats`), and how the executions spread over the replicas (each runner logs
+"execution started" with the execution id). The ratio of the largest N's throughput to
+N=1's says how far replicas scale on this host.
 
 This module is the pure half: settings, statistics and the report. The measuring half
 (`tests/support/fleet_bench.py`) drives the Go-workflow double, the stigmer-server double and
@@ -18,12 +19,15 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from build_tools.errors import ConfigError
 from build_tools.report import Report, Row, write_report
+
+_T = TypeVar("_T")
 
 REPORT_STEM = "fleet"
 DEFAULT_REPLICAS = (1, 3)
@@ -34,6 +38,8 @@ DEFAULT_MODEL_DELAY_SECONDS = 0.5
 DEFAULT_MAX_CONCURRENCY = 4
 # The script: tool calls (`ls`), then the answer; each call waits the model delay.
 DEFAULT_CALLS_PER_EXECUTION = 4
+# Measured batches per N, on the same containers; the median one is reported.
+DEFAULT_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class FleetSettings:
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     image: str = "stigmer/agent-runner:dev"
     report_dir: Path | None = None
+    rounds: int = DEFAULT_ROUNDS
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,10 @@ class ReplicaSample:
 @dataclass(frozen=True)
 class FleetRun:
     replicas: int
-    wall_seconds: float  # first start -> last result of the measured batch
+    wall_seconds: float  # first start -> last result of the measured (median) batch
     executions: tuple[ExecutionSample, ...]
     containers: tuple[ReplicaSample, ...]
+    round_walls: tuple[float, ...] = ()  # every measured batch's wall time, in order
 
     @property
     def completed(self) -> int:
@@ -100,6 +108,7 @@ def parse_args(argv: Sequence[str]) -> FleetSettings:
     parser.add_argument("--model-delay", type=float, default=DEFAULT_MODEL_DELAY_SECONDS)
     parser.add_argument("--calls-per-execution", type=int, default=DEFAULT_CALLS_PER_EXECUTION)
     parser.add_argument("--max-concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY)
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="batches per N")
     parser.add_argument("--image", default=FleetSettings.image)
     parser.add_argument("--report-dir", type=Path)
     args = parser.parse_args(list(argv))
@@ -107,6 +116,7 @@ def parse_args(argv: Sequence[str]) -> FleetSettings:
         ("--executions", args.executions),
         ("--calls-per-execution", args.calls_per_execution),
         ("--max-concurrency", args.max_concurrency),
+        ("--rounds", args.rounds),
     ):
         if value < 1:
             raise ConfigError(f"Reading {flag}", "it is below 1", "Use 1 or more.")
@@ -120,7 +130,15 @@ def parse_args(argv: Sequence[str]) -> FleetSettings:
         max_concurrency=args.max_concurrency,
         image=args.image,
         report_dir=args.report_dir,
+        rounds=args.rounds,
     )
+
+
+def median_round(rounds: Sequence[_T], wall: Callable[[_T], float]) -> _T:
+    """The round with the median wall time (the upper one of an even count)."""
+    if not rounds:
+        raise ValueError("no rounds measured")
+    return sorted(rounds, key=wall)[len(rounds) // 2]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -183,6 +201,12 @@ def build_report(runs: Sequence[FleetRun], settings: FleetSettings, platform: st
         f"{settings.model_delay_seconds:g} s; {platform}.",
         "Memory is docker stats' figure (sampled about every 1-2 s, so peaks are a floor).",
     ]
+    for run in runs:
+        if len(run.round_walls) > 1:
+            walls = ", ".join(f"{w:.3f}" for w in run.round_walls)
+            notes.append(
+                f"{_scope(run)}: batch wall times {walls} s; the median batch is reported."
+            )
     largest = max(by_n)
     if 1 in by_n and largest != 1 and by_n[1].per_second > 0:
         ratio = by_n[largest].per_second / by_n[1].per_second
@@ -194,6 +218,7 @@ def build_report(runs: Sequence[FleetRun], settings: FleetSettings, platform: st
             "model_delay_seconds": settings.model_delay_seconds,
             "calls_per_execution": settings.calls_per_execution,
             "max_concurrency": settings.max_concurrency,
+            "rounds": settings.rounds,
             "image": settings.image,
         },
         "runs": [asdict(run) for run in runs],

@@ -8,8 +8,9 @@ build_tools never imports tests. Run: `python -m tests.support.fleet_bench --rep
 
 Per replica count N: a fresh queue, N runner containers (host network, as the Stigmer CLI
 runs one), a warm-up batch that fills every slot (so no replica pays its first-execution
-import inside the measurement), then the measured batch of M executions at once. Every
-container is removed before the next N starts, also on failure.
+import inside the measurement), then `--rounds` measured batches of M executions at once,
+one after the other; the batch with the median wall time is reported. Every container is
+removed before the next N starts, also on failure.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowFailureError
@@ -41,6 +43,7 @@ from build_tools.testbed.fleet import (
     FleetSettings,
     ReplicaSample,
     build_report,
+    median_round,
     parse_args,
     write_fleet_report,
 )
@@ -177,36 +180,54 @@ def measure(
         def cpu() -> dict[str, float]:
             return {n: cpu_seconds(c) for n, c in zip(names, containers, strict=True)}
 
-        async def go() -> tuple[float, list[ExecutionSample], dict[str, int], dict[str, float]]:
+        async def one_round(client: Client, workflow_queue: str) -> _Round:
+            before = {n: _started(c) for n, c in zip(names, containers, strict=True)}
+            cpu_before = cpu()
+            began = time.monotonic()
+            samples = await _batch(client, settings.executions, queue, workflow_queue)
+            wall = time.monotonic() - began
+            used = {n: seconds - cpu_before[n] for n, seconds in cpu().items()}
+            after = {n: _started(c) for n, c in zip(names, containers, strict=True)}
+            started = {n: after[n] - before[n] for n in names}
+            return _Round(wall, samples, started, used)
+
+        async def go() -> list[_Round]:
             client = await Client.connect(temporal.address)
             workflow_queue = f"fleet-wf-{uuid.uuid4().hex[:10]}"
             async with go_workflow.start_worker(client, task_queue=workflow_queue, sandboxed=False):
                 await _batch(client, replicas * settings.max_concurrency, queue, workflow_queue)
-                before = {n: _started(c) for n, c in zip(names, containers, strict=True)}
-                cpu_before = cpu()
-                began = time.monotonic()
-                samples = await _batch(client, settings.executions, queue, workflow_queue)
-                wall = time.monotonic() - began
-                used = {n: seconds - cpu_before[n] for n, seconds in cpu().items()}
-                return wall, samples, before, used
+                return [await one_round(client, workflow_queue) for _ in range(settings.rounds)]
 
         with sampler:
-            wall, samples, before, cpu_used = asyncio.run(go())
+            rounds = asyncio.run(go())
+        chosen = median_round(rounds, lambda r: r.wall)
         return FleetRun(
             replicas=replicas,
-            wall_seconds=round(wall, 4),
-            executions=tuple(samples),
+            wall_seconds=round(chosen.wall, 4),
+            executions=tuple(chosen.samples),
             containers=tuple(
                 ReplicaSample(
                     name=name,
-                    executions=_started(container) - before[name],
+                    executions=chosen.started[name],
                     idle_mb=round(idle.get(name, 0) / 10**6, 2),
                     peak_mb=round(sampler.peak.get(name, 0) / 10**6, 2),
-                    cpu_seconds=round(cpu_used[name], 4),
+                    cpu_seconds=round(chosen.cpu_used[name], 4),
                 )
-                for name, container in zip(names, containers, strict=True)
+                for name in names
             ),
+            round_walls=tuple(round(r.wall, 4) for r in rounds),
         )
+
+
+@dataclass(frozen=True)
+class _Round:
+    """One measured batch: its wall time, samples, and per replica the executions it
+    started and the CPU seconds it used."""
+
+    wall: float
+    samples: list[ExecutionSample]
+    started: dict[str, int]
+    cpu_used: dict[str, float]
 
 
 def script_steps(settings: FleetSettings) -> list[Step]:

@@ -4,6 +4,7 @@ the CPU-time parser, the fleet's CPU per execution, the execution timing over fa
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,12 @@ from build_tools.testbed.docker_output import cpu_seconds_of
 from build_tools.testbed.fleet import (
     ExecutionSample,
     FleetRun,
+    FleetSettings,
     ReplicaSample,
     cpu_seconds_per_execution,
+    median_round,
 )
+from build_tools.testbed.fleet import build_report as build_fleet_report
 from build_tools.testbed.fleet import parse_args as fleet_args
 from tests.support.benchmark_run import execution_seconds
 from tests.support.fake_ollama import FakeOllama
@@ -111,9 +115,11 @@ def test_every_option_reaches_the_settings(tmp_path: Path) -> None:
             "--settle=1.5",
             "--max-concurrency=2",
             f"--report-dir={tmp_path}",
+            "--fleet-rounds=5",
         ]
     )
-    assert settings == BenchmarkSettings("x:1", 2, (1, 3), 4, 0.1, 5, 1.5, 2, tmp_path)
+    assert settings == BenchmarkSettings("x:1", 2, (1, 3), 4, 0.1, 5, 1.5, 2, tmp_path, 5)
+    assert settings.fleet().rounds == 5
 
 
 @pytest.mark.parametrize(
@@ -125,6 +131,7 @@ def test_every_option_reaches_the_settings(tmp_path: Path) -> None:
         ["--settle=-1"],
         ["--model-delay=-0.5"],
         ["--replicas=0"],
+        ["--fleet-rounds=0"],
     ],
 )
 def test_out_of_range_options_are_config_errors(argv: list[str]) -> None:
@@ -137,6 +144,32 @@ def test_the_fleet_takes_calls_per_execution_too() -> None:
     assert fleet_args(["--calls-per-execution=6"]).calls_per_execution == 6
     with pytest.raises(ConfigError):
         fleet_args(["--calls-per-execution=0"])
+
+
+def test_the_fleet_measures_three_rounds_unless_told() -> None:
+    assert fleet_args([]).rounds == 3
+    assert parse_args([]).fleet().rounds == 3
+    assert fleet_args(["--rounds=1"]).rounds == 1
+    with pytest.raises(ConfigError):
+        fleet_args(["--rounds=0"])
+
+
+def test_the_median_round_is_reported() -> None:
+    walls = [3.2, 2.9, 3.0]
+    assert median_round(walls, lambda w: w) == 3.0
+    assert median_round([3.2, 2.9], lambda w: w) == 3.2  # the upper of two: not flattering
+    assert median_round([7.1], lambda w: w) == 7.1
+    with pytest.raises(ValueError):
+        median_round([], lambda w: w)
+
+
+def test_every_round_s_wall_is_in_the_report() -> None:
+    run = replace(_fleet(3, 3.0, 12), round_walls=(3.2, 2.9, 3.0))
+    data = to_json(_result(fleet=(_fleet(1, 12.0, 12), run)), BenchmarkSettings())
+    assert data["fleet"]["replicas"]["3"]["round_walls_s"] == [3.2, 2.9, 3.0]
+    assert data["settings"]["fleet_rounds"] == 3
+    fleet_report = build_fleet_report([run], FleetSettings(), "linux/amd64")
+    assert any("2.900" in note and "median" in note for note in fleet_report.notes)
 
 
 def test_the_fleet_script_makes_that_many_delayed_model_calls() -> None:
