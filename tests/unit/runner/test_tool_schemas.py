@@ -36,12 +36,17 @@ def _tool_factory(limit_default: int = 5) -> Any:
     return list_files
 
 
-def _schemas(tmp_path: Path) -> dict[str, dict[str, Any]]:
+def _agent_tools(tmp_path: Path) -> dict[str, Any]:
+    """The tools of a freshly built agent, by name."""
     model = agent.build_model(
         agent.ModelSettings("ollama", "m", "http://127.0.0.1:1", None, 100, None, 30)
     )
     graph = agent.build_agent(model, "You are a helpful AI assistant.", tmp_path, {})
-    tools = graph.nodes["tools"].bound.tools_by_name
+    return dict(graph.nodes["tools"].bound.tools_by_name)
+
+
+def _schemas(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    tools = _agent_tools(tmp_path)
     return {name: tool.tool_call_schema.model_json_schema() for name, tool in tools.items()}
 
 
@@ -104,14 +109,19 @@ def test_wrapped_functions_pass_through() -> None:
     assert built == ["wrapped", "wrapped"]
 
 
-def test_installed_once_where_structured_tools_look_it_up() -> None:
+def test_each_cache_is_installed_once_where_langchain_looks_it_up() -> None:
     assert getattr(structured, WRAPPED_NAME) is agent.TOOL_SCHEMAS
     assert isinstance(agent.TOOL_SCHEMAS, SchemaCache)
-    module = types.ModuleType("fake_structured")
-    module.create_schema_from_function = create_schema_from_function  # type: ignore[attr-defined]
-    cache = install(module)
-    assert install(module) is cache
-    assert cache.build is create_schema_from_function
+    assert getattr(tools_base, SUBSET_NAME) is agent.TOOL_CALL_SCHEMAS
+    module = types.ModuleType("fake_langchain")
+    setattr(module, WRAPPED_NAME, create_schema_from_function)
+    setattr(module, SUBSET_NAME, _create_subset_model)
+    setattr(module, PATCH_NAME, lambda cls: None)
+    schemas, tool_calls = install(module), install_tool_calls(module)
+    assert install(module) is schemas
+    assert install_tool_calls(module) is tool_calls
+    assert schemas.build is create_schema_from_function
+    assert tool_calls.build is _create_subset_model
 
 
 def test_the_agents_tools_get_the_schemas_a_fresh_build_makes(
@@ -169,26 +179,11 @@ def test_a_shared_class_is_patched_once_not_once_per_tool() -> None:
     assert patched == [source]
 
 
-def test_installed_once_where_tool_call_schema_looks_it_up() -> None:
-    assert getattr(tools_base, SUBSET_NAME) is agent.TOOL_CALL_SCHEMAS
-    module = types.ModuleType("fake_base")
-    module._create_subset_model = _create_subset_model  # type: ignore[attr-defined]
-    module._patch_json_schema_cache = lambda cls: None  # type: ignore[attr-defined]
-    cache = install_tool_calls(module)
-    assert install_tool_calls(module) is cache
-    assert cache.build is _create_subset_model
-
-
 def test_the_agents_tool_call_schemas_are_shared_and_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def tool_call_classes() -> dict[str, Any]:
-        model = agent.build_model(
-            agent.ModelSettings("ollama", "m", "http://127.0.0.1:1", None, 100, None, 30)
-        )
-        graph = agent.build_agent(model, "You are a helpful AI assistant.", tmp_path, {})
-        tools = graph.nodes["tools"].bound.tools_by_name
-        return {name: tool.tool_call_schema for name, tool in tools.items()}
+        return {name: tool.tool_call_schema for name, tool in _agent_tools(tmp_path).items()}
 
     first, second = tool_call_classes(), tool_call_classes()
     assert len(first) >= 8
