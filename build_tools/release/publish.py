@@ -321,24 +321,36 @@ class StartCheck:
 def verify_platforms(
     host: Host, plan: PublishPlan, manifests: Mapping[str, str], start: StartCheck | None
 ) -> None:
-    """Pull each platform back by digest; check platform, labels, and that it starts."""
+    """Pull each platform back by digest; check platform, labels, and that it starts.
+    A copy the engine did not hold before is removed again, whatever the check found."""
     for platform, manifest_digest in sorted(manifests.items()):
         ref = f"{plan.repository}@{manifest_digest}"
+        held = host.docker.image_inspect(ref) is not None
         host.docker.image_pull(ref, platform=platform)
-        config = host.docker.image_inspect(ref) or {}
-        actual = f"{config.get('Os')}/{config.get('Architecture')}"
-        labels = (config.get("Config") or {}).get("Labels") or {}
-        expected = {VERSION_LABEL: str(plan.version), REVISION_LABEL: plan.revision}
-        wrong = {k: labels.get(k) for k, v in expected.items() if labels.get(k) != v}
-        if actual != platform or wrong:
-            raise ReleaseError(
-                f"Verifying {ref}",
-                f"it is {actual} with labels {wrong}, expected {platform} with {expected}",
-                "Nothing was tagged. Fix the build's platform or label arguments and rerun.",
-            )
-        if start is not None:
-            run_args = ["--rm", "--platform", platform, *start.options, ref, *start.args]
-            host.docker.container_run(run_args, env={})
+        try:
+            _check_pulled(host, plan, ref, platform, start)
+        finally:
+            if not held:
+                host.docker.image_remove(ref)
+
+
+def _check_pulled(
+    host: Host, plan: PublishPlan, ref: str, platform: str, start: StartCheck | None
+) -> None:
+    config = host.docker.image_inspect(ref) or {}
+    actual = f"{config.get('Os')}/{config.get('Architecture')}"
+    labels = (config.get("Config") or {}).get("Labels") or {}
+    expected = {VERSION_LABEL: str(plan.version), REVISION_LABEL: plan.revision}
+    wrong = {k: labels.get(k) for k, v in expected.items() if labels.get(k) != v}
+    if actual != platform or wrong:
+        raise ReleaseError(
+            f"Verifying {ref}",
+            f"it is {actual} with labels {wrong}, expected {platform} with {expected}",
+            "Nothing was tagged. Fix the build's platform or label arguments and rerun.",
+        )
+    if start is not None:
+        run_args = ["--rm", "--platform", platform, *start.options, ref, *start.args]
+        host.docker.container_run(run_args, env={})
 
 
 def write_tags(

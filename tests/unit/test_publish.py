@@ -92,6 +92,17 @@ def test_verification_pulls_checks_labels_and_starts_each_platform() -> None:
         verify_platforms(host, PLAN, manifests, None)
 
 
+def test_verification_leaves_no_copy_the_engine_did_not_hold() -> None:
+    held = f"{REPO}@{AMD}"
+    host = FakeHost(local_images={held: _image("amd64", "1.2.0")}, pullable={held, f"{REPO}@{ARM}"})
+    manifests = {"linux/amd64": AMD, "linux/arm64": ARM}
+    # The arm64 copy the fake pulls has no labels: the check fails, and it is removed anyway.
+    with pytest.raises(ReleaseError, match="Nothing was tagged"):
+        verify_platforms(host, PLAN, manifests, None)
+    assert [ref for kind, ref in host.calls if kind == "image_remove"] == [f"{REPO}@{ARM}"]
+    assert set(host.local_images) == {held}
+
+
 def test_the_plan_writes_both_version_spellings_first() -> None:
     assert PLAN.tags == ("1.2.0", "v1.2.0", f"sha-{REVISION[:12]}", "1.2", "1", "latest")
 
