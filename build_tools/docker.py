@@ -14,6 +14,7 @@ splitting it would scatter what the seam test keeps in one place.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,6 +36,16 @@ INSTALL_FIX = (
     "Install Docker Engine with buildx (Debian hosts: bash .ci/provision-docker-host), then retry."
 )
 START_FIX = "Start dockerd (or Docker Desktop), or fix DOCKER_HOST, and retry."
+# A registry's 5xx during a push: seen from Debian's registry 2.8 answering a HEAD of a tag
+# that the engine's concurrent per-platform pushes were writing ("invalid checksum digest
+# format"). The build is finished and cached by then, so one more attempt costs the push.
+_TRANSIENT_PUSH = re.compile(r"unexpected status from [A-Z]+ request to \S+: 5\d\d\b")
+PUSH_ATTEMPTS = 2
+
+
+def transient_push_failure(output: str) -> bool:
+    """Whether a failed build's output says the registry failed the push with a 5xx."""
+    return _TRANSIENT_PUSH.search(output) is not None
 
 
 @dataclass(frozen=True)
@@ -182,36 +193,50 @@ class RealDocker:
         from python_on_whales import DockerClient, DockerException
 
         docker: Any = DockerClient(client_call=[self._process.which("docker") or "docker"])
-        try:
-            lines = docker.buildx.build(
-                context_path=request.context,
-                file=request.dockerfile,
-                platforms=list(request.platforms),
-                tags=list(request.tags),
-                labels=dict(request.labels),
-                build_args=dict(request.build_args),
-                push=request.push,
-                load=request.load,
-                builder=request.builder,
-                cache=not request.no_cache,
-                pull=request.pull,
-                target=request.target,
-                provenance=request.provenance,
-                sbom=request.sbom,
-                progress="plain",
-                stream_logs=True,
-                metadata_file=request.metadata_file,
-            )
-            for line in lines:
-                log.write(line if line.endswith("\n") else line + "\n")
-                log.flush()
-        except DockerException as exc:
-            tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
-            raise BuildError(
-                "docker buildx build",
-                f"it exited with {exc.return_code}: {' | '.join(tail) or 'no output'}",
-                "Read the build log above, fix the Dockerfile or inputs and retry.",
-            ) from exc
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                self._buildx_build_once(docker, request, log)
+            except DockerException as exc:
+                output = (exc.stderr or exc.stdout or "").strip()
+                if request.push and attempt < PUSH_ATTEMPTS and transient_push_failure(output):
+                    log.write(
+                        "buildx: the registry answered 5xx during the push; pushing again "
+                        f"(attempt {attempt + 1} of {PUSH_ATTEMPTS})\n"
+                    )
+                    continue
+                tail = output.splitlines()[-3:]
+                raise BuildError(
+                    "docker buildx build",
+                    f"it exited with {exc.return_code}: {' | '.join(tail) or 'no output'}",
+                    "Read the build log above, fix the Dockerfile or inputs and retry.",
+                ) from exc
+            else:
+                return
+
+    @staticmethod
+    def _buildx_build_once(docker: Any, request: BuildxRequest, log: IO[str]) -> None:
+        lines = docker.buildx.build(
+            context_path=request.context,
+            file=request.dockerfile,
+            platforms=list(request.platforms),
+            tags=list(request.tags),
+            labels=dict(request.labels),
+            build_args=dict(request.build_args),
+            push=request.push,
+            load=request.load,
+            builder=request.builder,
+            cache=not request.no_cache,
+            pull=request.pull,
+            target=request.target,
+            provenance=request.provenance,
+            sbom=request.sbom,
+            progress="plain",
+            stream_logs=True,
+            metadata_file=request.metadata_file,
+        )
+        for line in lines:
+            log.write(line if line.endswith("\n") else line + "\n")
+            log.flush()
 
     def image_inspect(self, ref: str) -> dict[str, Any] | None:
         """The engine's record of a local image; None when it does not have it."""
