@@ -114,6 +114,14 @@ def model_settings(agent: ModuleType, config: Config, model_name: str) -> Any:
     )
 
 
+def build_graph(
+    agent: ModuleType, settings: Any, prompt: str, workspace: Path, env: Mapping[str, str]
+) -> Any:
+    """The agent's graph on a new chat model (what an execution runs, and what the warm-up
+    builds once); the model is built here too, as building it may import the provider's SDK."""
+    return agent.build_agent(agent.build_model(settings), prompt, workspace, dict(env))
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:500]
@@ -244,14 +252,9 @@ class _Run:
         model_name = execution.spec.execution_config.model_name or config.llm_model
         settings = model_settings(agent, config, model_name)
         prompt = _system_prompt(resolved.instructions, written)
-
-        def build() -> Any:
-            # The model too: building it may import the provider's SDK.
-            return agent.build_agent(
-                agent.build_model(settings), prompt, workspace, dict(resolved.env)
-            )
-
-        graph = await asyncio.to_thread(build)
+        graph = await asyncio.to_thread(
+            build_graph, agent, settings, prompt, workspace, resolved.env
+        )
         self.stage = f"running the agent on {config.llm_provider} model {model_name}"
         log.info(
             "agent run started",

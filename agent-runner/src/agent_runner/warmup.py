@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from agent_runner.config import Config
-from agent_runner.execution import DEFAULT_INSTRUCTIONS, model_settings
+from agent_runner.execution import DEFAULT_INSTRUCTIONS, build_graph, model_settings
 
 log = logging.getLogger("agent_runner.warmup")
 
@@ -66,11 +66,8 @@ class Warmup:
             settings = model_settings(agent, self.config, self.config.llm_model)
             # Building compiles the graph and the tools' schemas, and imports the provider's
             # chat model module; nothing is sent and nothing is written to the workspace.
-            agent.build_agent(
-                agent.build_model(settings),
-                DEFAULT_INSTRUCTIONS,
-                self.config.sandbox_root.resolve(),
-                {},
+            build_graph(
+                agent, settings, DEFAULT_INSTRUCTIONS, self.config.sandbox_root.resolve(), {}
             )
             self.freeze_heap()
         except Exception as exc:
