@@ -337,9 +337,9 @@ def measure_cold_start(
                 )
             sleep(POLL_INTERVAL_SECONDS)
         poller_at = clock()
-        deadline = clock() + WARM_UP_TIMEOUT_SECONDS
-        while clock() < deadline and warm_up_pending(host, name):
-            sleep(WARM_UP_POLL_SECONDS)
+        wait_for_warm_up(
+            lambda: _log_records(host, name), WARM_UP_TIMEOUT_SECONDS, clock=clock, sleep=sleep
+        )
         sleep(settle_seconds)
         memory = memory_bytes(host.docker.container_stats(name))
         state = _inspect_state(host, name)
@@ -380,9 +380,28 @@ def warm_up_state(records: Sequence[Mapping[str, Any] | None]) -> WarmUp:
     return WarmUp(open=True, seconds=None)
 
 
-def warm_up_pending(host: Host, name: str) -> bool:
+def wait_for_warm_up(
+    records: Callable[[], Sequence[Mapping[str, Any] | None]],
+    timeout: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> WarmUp:
+    """Read the runner's log records until its warm-up is no longer open, or ``timeout``
+    seconds passed (then the last state read, still open, or open unread)."""
+    deadline = clock() + timeout
+    state = WarmUp(open=True, seconds=None)
+    while clock() < deadline:
+        state = warm_up_state(records())
+        if not state.open:
+            break
+        sleep(WARM_UP_POLL_SECONDS)
+    return state
+
+
+def _log_records(host: Host, name: str) -> list[Mapping[str, Any] | None]:
     logs = "".join(host.docker.container_logs(name, ("--timestamps",)))
-    return warm_up_state([record for _, record in parse_log_lines(logs)]).open
+    return [record for _, record in parse_log_lines(logs)]
 
 
 def measure_floor(

@@ -40,12 +40,7 @@ from build_tools.testbed.benchmark import (
     parse_args,
     write_benchmark,
 )
-from build_tools.testbed.cold_start import (
-    WARM_UP_POLL_SECONDS,
-    measure_startup,
-    startup_target,
-    warm_up_state,
-)
+from build_tools.testbed.cold_start import measure_startup, startup_target, wait_for_warm_up
 from build_tools.testbed.containers import AgentRunnerContainer
 from build_tools.testbed.docker_output import memory_bytes, parse_log_lines
 from build_tools.testbed.temporal_api import TaskQueueProbe
@@ -127,7 +122,8 @@ def measure_executions(
         container.start()  # returns when the poller is visible: ready
         name = container.get_wrapped_container().name
         at_ready = _memory_mb(host, name)
-        warm_up_s = wait_for_warm_up(container)
+        # Its seconds; None if the banner shows no warm-up, it failed, or it outlasted this.
+        warm_up_s = wait_for_warm_up(container.events, WARM_UP_TIMEOUT_SECONDS).seconds
         sleep(settings.settle_seconds)
         after_settle = _memory_mb(host, name)
 
@@ -158,20 +154,6 @@ def measure_executions(
 
         times = asyncio.run(go())
     return IdleMemory(at_ready, after_settle, warm_up_s), times
-
-
-def wait_for_warm_up(
-    container: AgentRunnerContainer, timeout: float = WARM_UP_TIMEOUT_SECONDS
-) -> float | None:
-    """The runner's warm-up seconds once it logs the end of it; None if its banner shows
-    no warm-up (off, or an image without one), if it fails, or after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = warm_up_state(container.events())
-        if not state.open:
-            return state.seconds
-        time.sleep(WARM_UP_POLL_SECONDS)
-    return None
 
 
 def run(settings: BenchmarkSettings, host: Host) -> BenchmarkResult:

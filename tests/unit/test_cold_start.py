@@ -36,6 +36,7 @@ from build_tools.testbed.cold_start import (
     report_and_gate,
     run_args,
     startup_target,
+    wait_for_warm_up,
     warm_up_state,
 )
 from build_tools.testbed.docker_output import memory_bytes, parse_log_lines, parse_timestamp
@@ -318,3 +319,19 @@ def test_idle_memory_waits_for_a_warm_up_the_banner_announces(
     state = warm_up_state(records)
     assert state.open is open_
     assert state.seconds == seconds
+
+
+def test_waiting_for_the_warm_up_reads_the_log_until_it_ends_or_time_runs_out() -> None:
+    started: list[dict[str, object] | None] = [_banner("1"), {"msg": "warm-up started"}]
+    finished = [*started, {"msg": "warm-up finished", "seconds": 2.4}]
+    logs = iter([started, started, finished])
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    state = wait_for_warm_up(lambda: next(logs), 60.0, clock=lambda: now[0], sleep=sleep)
+    assert (state.open, state.seconds) == (False, 2.4)
+    assert now[0] == pytest.approx(0.4)  # two polls of 0.2 s
+    late = wait_for_warm_up(lambda: started, 1.0, clock=lambda: now[0], sleep=sleep)
+    assert (late.open, late.seconds) == (True, None)
